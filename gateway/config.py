@@ -1,0 +1,78 @@
+"""The one place that reads configuration: environment variables (12-factor).
+
+Every setting, its variable and its default is listed in ``SETTINGS_DOC`` and
+in the README; nothing else in the gateway calls ``os.environ``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PACKAGE_DIR = "../shared/fhir-packages"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Immutable gateway settings, built once at start-up."""
+
+    hapi_base_url: str = "http://localhost:8080/fhir"
+    hapi_connect_timeout: float = 5.0
+    hapi_read_timeout: float = 120.0
+    package_dir: Path = Path(DEFAULT_PACKAGE_DIR)
+    implementation_guide: str = "ans.fhir.fr.tddui#2.0.0-ballot"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        defaults = cls()
+
+        def read(name: str, default, convert=str):
+            raw = env.get(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                return convert(raw)
+            except ValueError as exc:
+                raise ConfigurationError(f"{name}={raw!r} is not valid: {exc}") from exc
+
+        return cls(
+            hapi_base_url=read("HAPI_BASE_URL", defaults.hapi_base_url).rstrip("/"),
+            hapi_connect_timeout=read("HAPI_CONNECT_TIMEOUT", defaults.hapi_connect_timeout, float),
+            hapi_read_timeout=read("HAPI_READ_TIMEOUT", defaults.hapi_read_timeout, float),
+            package_dir=read("FHIR_PACKAGE_DIR", defaults.package_dir, Path),
+            implementation_guide=read("TDDUI_IG", defaults.implementation_guide),
+            host=read("GATEWAY_HOST", defaults.host),
+            port=read("GATEWAY_PORT", defaults.port, int),
+            workers=read("GATEWAY_WORKERS", defaults.workers, int),
+            log_level=read("LOG_LEVEL", defaults.log_level).upper(),
+        )
+
+    @property
+    def ig_name(self) -> str:
+        return self.implementation_guide.partition("#")[0]
+
+    @property
+    def ig_version(self) -> str:
+        return self.implementation_guide.partition("#")[2]
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or malformed: start-up stops with this message."""
+
+
+SETTINGS_DOC = {
+    "HAPI_BASE_URL": "FHIR base of the HAPI server the gateway forwards to (default http://localhost:8080/fhir)",
+    "HAPI_CONNECT_TIMEOUT": "seconds to wait for a TCP connection to HAPI (default 5)",
+    "HAPI_READ_TIMEOUT": "seconds to wait for HAPI's answer before replying 504 (default 120)",
+    "FHIR_PACKAGE_DIR": "directory holding the FHIR package .tgz files (default ../shared/fhir-packages)",
+    "TDDUI_IG": "the TDDUI package as name#version (default ans.fhir.fr.tddui#2.0.0-ballot)",
+    "GATEWAY_HOST": "address the gateway listens on (default 127.0.0.1)",
+    "GATEWAY_PORT": "port the gateway listens on (default 8000)",
+    "GATEWAY_WORKERS": "gunicorn worker processes (default 2)",
+    "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR (default INFO)",
+}
