@@ -1,0 +1,98 @@
+"""Flask application factory: wires the stages in their one direction of flow.
+
+request -> intake (parse) -> conformance (TDDUI checks) -> hapi (forward)
+-> relay (answer). Every refusal on the way is a ``Rejected`` carrying its
+status and issues, rendered by ``outcome`` alone.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from importlib.metadata import PackageNotFoundError, version
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from gateway import intake, relay
+from gateway.capability import gateway_capability_statement
+from gateway.config import Settings
+from gateway.hapi import HapiClient
+from gateway.intake import Rejected
+from gateway.outcome import Issue, operation_outcome, preferred_language, single
+from gateway.packages import PackageSet
+
+FHIR_JSON = "application/fhir+json; charset=utf-8"
+log = logging.getLogger("tddui.gateway")
+
+
+def software_version() -> str:
+    try:
+        return version("tddui-gateway")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def fhir_response(status: int, document: dict) -> Response:
+    return Response(json.dumps(document, ensure_ascii=False), status=status, content_type=FHIR_JSON)
+
+
+def outcome_response(status: int, issues: list[Issue]) -> Response:
+    language = preferred_language(request.headers.get("Accept-Language"))
+    return fhir_response(status, operation_outcome(issues, language))
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the gateway; loads the FHIR packages once, at start-up."""
+    settings = settings or Settings.from_env()
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    packages = PackageSet.from_directory(settings.package_dir, [settings.implementation_guide])
+    capability = gateway_capability_statement(packages, settings.implementation_guide, software_version())
+    hapi = HapiClient(settings.hapi_base_url, settings.hapi_connect_timeout, settings.hapi_read_timeout)
+
+    app = Flask("tddui-gateway")
+    app.config["SETTINGS"] = settings
+
+    @app.post("/")
+    def submit_transaction():
+        try:
+            bundle = intake.parse_bundle(request.get_data())
+            status, body, content_type = relay.relay(hapi.post_transaction(bundle))
+        except Rejected as refusal:
+            log.info("submission refused: status=%s issues=%d", refusal.status, len(refusal.issues))
+            return outcome_response(refusal.status, refusal.issues)
+        return Response(body, status=status, content_type=content_type)
+
+    @app.get("/metadata")
+    def metadata():
+        return fhir_response(200, capability)
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "alive"}
+
+    @app.get("/readyz")
+    def readyz():
+        ready, detail = hapi.readiness()
+        if ready:
+            return {"status": "ready", "detail": detail}
+        return outcome_response(503, [single(
+            "error", "transient", f"Passerelle non prête : {detail}", f"Gateway not ready: {detail}",
+            rule="gateway-not-ready")])
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        return outcome_response(error.code or 400, [single(
+            "error", "not-supported" if error.code == 405 else "not-found" if error.code == 404 else "processing",
+            f"{error.code} {error.name}", f"{error.code} {error.name}", rule=f"http-{error.code}")])
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        log.exception("unexpected error while handling %s %s", request.method, request.path)
+        return outcome_response(500, [single(
+            "error", "exception",
+            "Erreur interne de la passerelle ; la requête n'a pas été transmise.",
+            "Internal gateway error; the request was not forwarded.",
+            rule="gateway-internal")])
+
+    return app

@@ -1,0 +1,18 @@
+"""gunicorn settings, taken from the gateway's own configuration.
+
+Sync process workers on purpose: fhirpathpy keeps module-level state
+(``now()``/``today()``, the type model), so threads must not share it.
+"""
+from gateway.config import Settings
+
+_settings = Settings.from_env()
+
+bind = f"{_settings.host}:{_settings.port}"
+workers = _settings.workers
+worker_class = "sync"
+# A worker waits for HAPI at most hapi_read_timeout; leave room to answer 504.
+timeout = int(_settings.hapi_connect_timeout + _settings.hapi_read_timeout + 30)
+accesslog = "-"
+loglevel = _settings.log_level.lower()
+# Load packages and compile the checks once, before forking the workers.
+preload_app = True
