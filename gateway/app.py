@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     packages = PackageSet.from_directory(settings.package_dir, [settings.implementation_guide])
     capability = gateway_capability_statement(packages, settings.implementation_guide, software_version())
+    limits = intake.Limits(settings.max_body_bytes, settings.max_entries, settings.max_json_depth)
     hapi = HapiClient(settings.hapi_base_url, settings.hapi_connect_timeout, settings.hapi_read_timeout)
 
     app = Flask("tddui-gateway")
@@ -56,7 +57,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.post("/")
     def submit_transaction():
         try:
-            bundle = intake.parse_bundle(request.get_data())
+            intake.check_media_types(request.headers.get("Content-Type"), request.headers.get("Accept"))
+            raw = intake.read_body(request.stream, request.content_length, limits)
+            bundle = intake.parse_bundle(raw, limits)
             status, body, content_type = relay.relay(hapi.post_transaction(bundle))
         except Rejected as refusal:
             log.info("submission refused: status=%s issues=%d", refusal.status, len(refusal.issues))

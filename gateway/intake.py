@@ -1,13 +1,19 @@
-"""Stage 1: parse the request body into a Bundle, refusing what is not one.
+"""Stage 1: parse the request into a Bundle, within limits.
 
-Anything that is not JSON, not a FHIR resource or not a Bundle is refused
-with 400 and one OperationOutcome issue; nothing further runs.
+Media types are checked from the headers (415, 406), the body size before it
+is read in full (413), then the JSON (400), its nesting depth (400) and the
+number of entries (413). Anything that is not a FHIR Bundle is refused with
+400. Every refusal is a ``Rejected`` carrying its status and issues.
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from gateway.outcome import Issue, single
+
+ACCEPTED_CONTENT_TYPES = ("application/fhir+json", "application/json")
+ACCEPTABLE_ANSWERS = ("application/fhir+json", "application/json", "application/*", "*/*")
 
 
 class Rejected(Exception):
@@ -19,22 +25,70 @@ class Rejected(Exception):
         self.issues = issues
 
 
-def parse_bundle(raw: bytes) -> dict:
-    """Decode a JSON FHIR Bundle or raise ``Rejected(400)``."""
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one request may cost the gateway."""
+
+    max_body_bytes: int = 20 * 1024 * 1024
+    max_entries: int = 5000
+    max_depth: int = 64
+
+
+def media_type(header: str | None) -> str:
+    return (header or "").split(";")[0].strip().lower()
+
+
+def check_media_types(content_type: str | None, accept: str | None) -> None:
+    """415 for a body that is not FHIR JSON, 406 when FHIR JSON is not acceptable."""
+    if media_type(content_type) not in ACCEPTED_CONTENT_TYPES:
+        raise Rejected(415, [single(
+            "error", "not-supported",
+            f"Type de contenu non pris en charge ({content_type or 'absent'}) : "
+            "envoyez application/fhir+json.",
+            f"Unsupported content type ({content_type or 'missing'}): send application/fhir+json.",
+            rule="gateway-content-type")])
+    if accept and not any(media_type(part) in ACCEPTABLE_ANSWERS for part in accept.split(",")):
+        raise Rejected(406, [single(
+            "error", "not-supported",
+            f"La réponse ne peut être produite qu'en application/fhir+json (Accept : {accept}).",
+            f"The answer can only be application/fhir+json (Accept: {accept}).",
+            rule="gateway-accept")])
+
+
+def read_body(stream, declared_length: int | None, limits: Limits) -> bytes:
+    """Read at most ``max_body_bytes``: a larger declared or actual body is 413."""
+    if declared_length is not None and declared_length > limits.max_body_bytes:
+        raise _too_large(declared_length, limits)
+    body = stream.read(limits.max_body_bytes + 1)
+    if len(body) > limits.max_body_bytes:
+        raise _too_large(None, limits)
+    return body
+
+
+def _too_large(size: int | None, limits: Limits) -> Rejected:
+    told = f" ({size} octets)" if size is not None else ""
+    told_en = f" ({size} bytes)" if size is not None else ""
+    return Rejected(413, [single(
+        "error", "too-long",
+        f"Le corps de la requête dépasse la limite de {limits.max_body_bytes} octets{told}.",
+        f"The request body exceeds the limit of {limits.max_body_bytes} bytes{told_en}.",
+        rule="gateway-body-size")])
+
+
+def parse_bundle(raw: bytes, limits: Limits = Limits()) -> dict:
+    """Decode a JSON FHIR Bundle within ``limits`` or raise ``Rejected``."""
     try:
         document = json.loads(raw)
+    except RecursionError:
+        raise _too_deep(limits) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise Rejected(400, [single(
             "error", "structure",
             f"Le corps de la requête n'est pas un JSON valide : {exc}",
             f"The request body is not valid JSON: {exc}",
             rule="gateway-json")]) from None
-    except RecursionError:
-        raise Rejected(400, [single(
-            "error", "structure",
-            "Le corps de la requête est imbriqué trop profondément.",
-            "The request body is nested too deeply.",
-            rule="gateway-json-depth")]) from None
+    if nesting_depth(document, limits.max_depth) > limits.max_depth:
+        raise _too_deep(limits)
     if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
         raise Rejected(400, [single(
             "error", "structure",
@@ -47,4 +101,34 @@ def parse_bundle(raw: bytes) -> dict:
             f"Une ressource Bundle de type transaction est attendue, pas {document['resourceType']}.",
             f"A transaction Bundle is expected, not {document['resourceType']}.",
             rule="gateway-bundle", expression=document["resourceType"])])
+    entries = document.get("entry")
+    if isinstance(entries, list) and len(entries) > limits.max_entries:
+        raise Rejected(413, [single(
+            "error", "too-long",
+            f"Le Bundle compte {len(entries)} entrées ; la limite est {limits.max_entries}.",
+            f"The Bundle has {len(entries)} entries; the limit is {limits.max_entries}.",
+            rule="gateway-entry-count", expression="Bundle.entry")])
     return document
+
+
+def nesting_depth(document, give_up_above: int) -> int:
+    """Depth of nested objects and arrays, without recursion; stops once above the bound."""
+    deepest = 0
+    pending = [(document, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > deepest:
+            deepest = depth
+            if deepest > give_up_above:
+                return deepest
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def _too_deep(limits: Limits) -> Rejected:
+    return Rejected(400, [single(
+        "error", "structure",
+        f"Le JSON est imbriqué sur plus de {limits.max_depth} niveaux.",
+        f"The JSON is nested more than {limits.max_depth} levels deep.",
+        rule="gateway-json-depth")])

@@ -1,0 +1,26 @@
+"""Configuration: read from the environment only, every variable documented."""
+from pathlib import Path
+
+import pytest
+
+from gateway.config import SETTINGS_DOC, ConfigurationError, Settings
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_environment_overrides_defaults():
+    settings = Settings.from_env({"HAPI_BASE_URL": "http://hapi:8080/fhir/", "GATEWAY_MAX_ENTRIES": "10"})
+    assert settings.hapi_base_url == "http://hapi:8080/fhir"
+    assert settings.max_entries == 10
+    assert settings.hapi_read_timeout == Settings().hapi_read_timeout
+
+
+def test_malformed_value_names_the_variable():
+    with pytest.raises(ConfigurationError, match="HAPI_READ_TIMEOUT"):
+        Settings.from_env({"HAPI_READ_TIMEOUT": "soon"})
+
+
+def test_every_variable_is_documented_in_the_readme():
+    readme = README.read_text()
+    missing = [name for name in SETTINGS_DOC if f"`{name}`" not in readme]
+    assert not missing, f"README lacks {missing}"
