@@ -14,8 +14,9 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from gateway import intake, relay
+from gateway.auth import Authenticator, ProducerRegistry, authorise
 from gateway.capability import gateway_capability_statement
-from gateway.config import Settings
+from gateway.config import ConfigurationError, Settings
 from gateway.hapi import HapiClient
 from gateway.intake import Rejected
 from gateway.outcome import Issue, operation_outcome, preferred_language, single
@@ -41,6 +42,20 @@ def outcome_response(status: int, issues: list[Issue]) -> Response:
     return fhir_response(status, operation_outcome(issues, language))
 
 
+def build_authenticator(settings: Settings) -> Authenticator | None:
+    """None only when authentication is switched off, which is logged loudly."""
+    if not settings.auth_required:
+        log.warning("GATEWAY_AUTH=off: every request is trusted; never run this way in production")
+        return None
+    registry = ProducerRegistry.from_source(settings.producers_file, settings.producers_json)
+    if not registry.by_key_hash and not registry.by_subject:
+        raise ConfigurationError(
+            "GATEWAY_AUTH=required but no producer is configured: set GATEWAY_PRODUCERS_FILE "
+            "or GATEWAY_PRODUCERS (or GATEWAY_AUTH=off for local development)")
+    return Authenticator(registry, settings.api_key_header, settings.certificate_header,
+                         list(settings.trusted_proxies))
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the gateway; loads the FHIR packages once, at start-up."""
     settings = settings or Settings.from_env()
@@ -49,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     packages = PackageSet.from_directory(settings.package_dir, [settings.implementation_guide])
     capability = gateway_capability_statement(packages, settings.implementation_guide, software_version())
     limits = intake.Limits(settings.max_body_bytes, settings.max_entries, settings.max_json_depth)
+    authenticator = build_authenticator(settings)
     hapi = HapiClient(settings.hapi_base_url, settings.hapi_connect_timeout, settings.hapi_read_timeout)
 
     app = Flask("tddui-gateway")
@@ -60,6 +76,8 @@ def create_app(settings: Settings | None = None) -> Flask:
             intake.check_media_types(request.headers.get("Content-Type"), request.headers.get("Accept"))
             raw = intake.read_body(request.stream, request.content_length, limits)
             bundle = intake.parse_bundle(raw, limits)
+            if authenticator:
+                authorise(authenticator.authenticate(request.headers, request.remote_addr), bundle)
             status, body, content_type = relay.relay(hapi.post_transaction(bundle))
         except Rejected as refusal:
             log.info("submission refused: status=%s issues=%d", refusal.status, len(refusal.issues))

@@ -28,6 +28,12 @@ class Settings:
     max_body_bytes: int = 20 * 1024 * 1024
     max_entries: int = 5000
     max_json_depth: int = 64
+    auth_required: bool = True
+    producers_file: Path | None = None
+    producers_json: str | None = None
+    api_key_header: str = "X-API-Key"
+    certificate_header: str = "X-SSL-Client-S-DN"
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -56,6 +62,12 @@ class Settings:
             max_body_bytes=read("GATEWAY_MAX_BODY_BYTES", defaults.max_body_bytes, int),
             max_entries=read("GATEWAY_MAX_ENTRIES", defaults.max_entries, int),
             max_json_depth=read("GATEWAY_MAX_JSON_DEPTH", defaults.max_json_depth, int),
+            auth_required=read("GATEWAY_AUTH", "required", auth_mode) == "required",
+            producers_file=read("GATEWAY_PRODUCERS_FILE", None, Path),
+            producers_json=read("GATEWAY_PRODUCERS", None),
+            api_key_header=read("GATEWAY_API_KEY_HEADER", defaults.api_key_header),
+            certificate_header=read("GATEWAY_CLIENT_CERT_HEADER", defaults.certificate_header),
+            trusted_proxies=read("GATEWAY_TRUSTED_PROXIES", (), comma_list),
         )
 
     @property
@@ -65,6 +77,16 @@ class Settings:
     @property
     def ig_version(self) -> str:
         return self.implementation_guide.partition("#")[2]
+
+
+def auth_mode(raw: str) -> str:
+    if raw not in ("required", "off"):
+        raise ValueError("expected 'required' or 'off'")
+    return raw
+
+
+def comma_list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
 class ConfigurationError(Exception):
@@ -84,4 +106,10 @@ SETTINGS_DOC = {
     "GATEWAY_MAX_BODY_BYTES": "largest accepted request body, in bytes (default 20971520); larger: 413",
     "GATEWAY_MAX_ENTRIES": "most entries in one Bundle (default 5000); more: 413",
     "GATEWAY_MAX_JSON_DEPTH": "deepest JSON nesting accepted (default 64); deeper: 400",
+    "GATEWAY_AUTH": "'required' (default) or 'off' (local development only: every request is trusted)",
+    "GATEWAY_PRODUCERS_FILE": "YAML/JSON file listing producers, their API-key hashes, certificate subjects and FINESS",
+    "GATEWAY_PRODUCERS": "the same producer list as inline JSON (takes precedence over the file)",
+    "GATEWAY_API_KEY_HEADER": "header carrying a producer's API key (default X-API-Key)",
+    "GATEWAY_CLIENT_CERT_HEADER": "header in which the TLS proxy passes the client-certificate subject DN (default X-SSL-Client-S-DN)",
+    "GATEWAY_TRUSTED_PROXIES": "comma-separated addresses/CIDRs of TLS proxies whose certificate header is believed (default none)",
 }

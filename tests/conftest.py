@@ -2,21 +2,28 @@
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import replace
 
 import pytest
 
 from gateway.app import create_app
+from gateway.auth import hash_api_key
 from gateway.config import Settings
 from gateway.packages import PackageSet
 from tests.hapi_server import HapiServer
 
 IG_EXAMPLE_BUNDLE = "Bundle-ExampleTDDUIBundle"
+TEST_API_KEY = "test-producer-key-for-the-ig-example-organisation"
+IG_EXAMPLE_FINESS = "480787529"  # the IG example Organization: idNatSt 1480787529
 
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return Settings.from_env()
+    """The environment's settings, with one test producer allowed the IG example's FINESS."""
+    producers = {"producers": [{"id": "test-dui", "api_key_sha256": [hash_api_key(TEST_API_KEY)],
+                                "finess": [IG_EXAMPLE_FINESS]}]}
+    return replace(Settings.from_env(), auth_required=True, producers_json=json.dumps(producers))
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +55,10 @@ def gateway_app(settings, hapi):
 
 @pytest.fixture()
 def gateway(gateway_app, running_hapi):
-    return gateway_app.test_client()
+    """A client of the gateway, authenticated as the test producer."""
+    client = gateway_app.test_client()
+    client.environ_base["HTTP_X_API_KEY"] = TEST_API_KEY
+    return client
 
 
 @pytest.fixture()

@@ -14,6 +14,7 @@ from dataclasses import replace
 import pytest
 
 from gateway.app import create_app
+from tests.conftest import TEST_API_KEY
 
 
 @pytest.fixture()
@@ -48,7 +49,7 @@ def test_silent_hapi_gives_504_within_the_read_timeout(settings, silent_server, 
     started = time.monotonic()
     response = app.test_client().post("/", data=json.dumps(ig_example_bundle),
                                       content_type="application/fhir+json",
-                                      headers={"Accept-Language": "en"})
+                                      headers={"Accept-Language": "en", "X-API-Key": TEST_API_KEY})
     elapsed = time.monotonic() - started
     assert response.status_code == 504
     issue = response.get_json()["issue"][0]
@@ -62,6 +63,7 @@ def test_unreachable_hapi_gives_503(settings, ig_example_bundle):
         closed_port = probe.getsockname()[1]
     app = create_app(replace(settings, hapi_base_url=f"http://127.0.0.1:{closed_port}/fhir"))
     response = app.test_client().post("/", data=json.dumps(ig_example_bundle),
-                                      content_type="application/fhir+json")
+                                      content_type="application/fhir+json",
+                                      headers={"X-API-Key": TEST_API_KEY})
     assert response.status_code == 503
     assert response.get_json()["issue"][0]["code"] == "transient"
