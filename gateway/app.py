@@ -6,14 +6,17 @@ status and issues, rendered by ``outcome`` alone.
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import re
+import uuid
 from importlib.metadata import PackageNotFoundError, version
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from gateway import intake, relay
+from gateway import audit, idempotency, intake, relay
 from gateway.auth import Authenticator, ProducerRegistry, authorise
 from gateway.capability import gateway_capability_statement
 from gateway.config import ConfigurationError, Settings
@@ -23,6 +26,7 @@ from gateway.outcome import Issue, operation_outcome, preferred_language, single
 from gateway.packages import PackageSet
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 log = logging.getLogger("tddui.gateway")
 
 
@@ -65,23 +69,39 @@ def create_app(settings: Settings | None = None) -> Flask:
     capability = gateway_capability_statement(packages, settings.implementation_guide, software_version())
     limits = intake.Limits(settings.max_body_bytes, settings.max_entries, settings.max_json_depth)
     authenticator = build_authenticator(settings)
-    hapi = HapiClient(settings.hapi_base_url, settings.hapi_connect_timeout, settings.hapi_read_timeout)
+    hapi = HapiClient(settings.hapi_base_url, settings.hapi_connect_timeout, settings.hapi_read_timeout,
+                      retry_on_conflict=settings.idempotent_creates)
 
     app = Flask("tddui-gateway")
     app.config["SETTINGS"] = settings
 
+    def prepare_for_hapi(bundle: dict, producer_id: str, submission: str) -> dict:
+        """The request mutation: conditional creates, then the audit Provenance."""
+        outgoing = copy.deepcopy(bundle)
+        if settings.idempotent_creates:
+            idempotency.make_conditional(outgoing)
+        return audit.add_provenance(outgoing, producer_id, submission)
+
     @app.post("/")
     def submit_transaction():
+        request_id = g.request_id
+        producer_id, submission, issues = None, None, []
         try:
             intake.check_media_types(request.headers.get("Content-Type"), request.headers.get("Accept"))
             raw = intake.read_body(request.stream, request.content_length, limits)
             bundle = intake.parse_bundle(raw, limits)
             if authenticator:
-                authorise(authenticator.authenticate(request.headers, request.remote_addr), bundle)
-            status, body, content_type = relay.relay(hapi.post_transaction(bundle))
+                producer = authenticator.authenticate(request.headers, request.remote_addr)
+                producer_id = producer.id
+                authorise(producer, bundle)
+            producer_id = producer_id or audit.ANONYMOUS
+            submission = audit.submission_id(producer_id, bundle)
+            status, body, content_type = relay.relay(
+                hapi.post_transaction(prepare_for_hapi(bundle, producer_id, submission)))
         except Rejected as refusal:
-            log.info("submission refused: status=%s issues=%d", refusal.status, len(refusal.issues))
+            audit.log_submission(request_id, producer_id, refusal.status, len(refusal.issues), submission)
             return outcome_response(refusal.status, refusal.issues)
+        audit.log_submission(request_id, producer_id, status, len(issues), submission)
         return Response(body, status=status, content_type=content_type)
 
     @app.get("/metadata")
@@ -100,6 +120,16 @@ def create_app(settings: Settings | None = None) -> Flask:
         return outcome_response(503, [single(
             "error", "transient", f"Passerelle non prête : {detail}", f"Gateway not ready: {detail}",
             rule="gateway-not-ready")])
+
+    @app.before_request
+    def assign_request_id():
+        offered = request.headers.get("X-Request-ID", "")
+        g.request_id = offered if REQUEST_ID_PATTERN.fullmatch(offered) else str(uuid.uuid4())
+
+    @app.after_request
+    def return_request_id(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

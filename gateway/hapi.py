@@ -37,8 +37,10 @@ class HapiAnswer:
 class HapiClient:
     """A small HTTP client for one HAPI FHIR base URL, with fixed timeouts."""
 
-    def __init__(self, base_url: str, connect_timeout: float, read_timeout: float):
+    def __init__(self, base_url: str, connect_timeout: float, read_timeout: float,
+                 retry_on_conflict: bool = False):
         self.base_url = base_url.rstrip("/")
+        self.retry_on_conflict = retry_on_conflict
         self.timeout = (connect_timeout, read_timeout)
         self.session = requests.Session()
 
@@ -50,6 +52,10 @@ class HapiClient:
             "Accept": FHIR_JSON,
             "Prefer": "return=representation",
         }
+        if self.retry_on_conflict:
+            # Two identical conditional creates racing: HAPI's unique match-URL index
+            # fails one; retried, it finds the other's resources and creates nothing.
+            headers["X-Retry-On-Version-Conflict"] = "retry 5; backoff 200"
         return self._call("POST", self.base_url + "/", data=body, headers=headers)
 
     def search(self, resource_type: str, params: dict) -> HapiAnswer:
