@@ -1,0 +1,53 @@
+package fr.tddui.hapi;
+
+import org.springframework.boot.context.properties.ConfigurationProperties;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Settings specific to this launcher ({@code tddui.hapi.*}); the official image ignores them.
+ */
+@ConfigurationProperties(prefix = "tddui.hapi")
+public class TdduiProperties {
+
+	/**
+	 * Severity for codes from code systems the server does not know
+	 * (HAPI's UnknownCodeSystemWarningValidationSupport defaults to ERROR): ERROR, WARNING or INFORMATION.
+	 */
+	private String unknownCodeSystemSeverity = "WARNING";
+
+	/**
+	 * Canonical URLs (StructureDefinitions, ValueSets) that the installed packages reference but
+	 * that are not available offline (the packages' "known gaps"). A validation ERROR whose text
+	 * names one of them is downgraded to a WARNING (text kept, prefixed). See KnownGapsValidatorModule.
+	 */
+	private List<String> toleratedMissingCanonicals = new ArrayList<>();
+
+	/** Master switch for {@link KnownGapsValidatorModule} (false = raw HAPI validation results). */
+	private boolean tolerateKnownGaps = true;
+
+	public boolean isTolerateKnownGaps() {
+		return tolerateKnownGaps;
+	}
+
+	public void setTolerateKnownGaps(boolean tolerateKnownGaps) {
+		this.tolerateKnownGaps = tolerateKnownGaps;
+	}
+
+	public String getUnknownCodeSystemSeverity() {
+		return unknownCodeSystemSeverity;
+	}
+
+	public void setUnknownCodeSystemSeverity(String unknownCodeSystemSeverity) {
+		this.unknownCodeSystemSeverity = unknownCodeSystemSeverity;
+	}
+
+	public List<String> getToleratedMissingCanonicals() {
+		return toleratedMissingCanonicals;
+	}
+
+	public void setToleratedMissingCanonicals(List<String> toleratedMissingCanonicals) {
+		this.toleratedMissingCanonicals = toleratedMissingCanonicals;
+	}
+}
