@@ -1,0 +1,221 @@
+"""The TDDUI conformance engine: FHIR packages in, verdicts out.
+
+``ConformanceEngine.load(settings)`` reads the packages once and compiles the
+Flux 1 profiles (their snapshots, FR Core included) into rule trees, every
+FHIRPath invariant behind a strict gate; ``judge(bundle)`` normalises a Bundle
+and lists every issue the profiles and the business rules find.
+
+Modules: ``fhirpath`` (gate, compiled expressions, FHIR functions),
+``structure`` (snapshot -> rule tree, slices), ``terminology`` (code lists),
+``primitives`` and ``base_check`` (R4 itself), ``profile_check`` (a profile
+tree against an instance), ``references``, ``business_rules``,
+``r4_supplement``; normalisation lives in ``gateway.normalise``.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from gateway.conformance.base_check import BaseChecker
+from gateway.conformance.business_rules import BUSINESS_RULES, INS_IDENTIFIER_SLICES, INS_PROFILE, BundleView
+from gateway.conformance.errors import EngineStartupError
+from gateway.conformance.fhirpath import FhirPath
+from gateway.conformance.findings import Findings
+from gateway.conformance.profile_check import CheckContext, ProfileChecker, gather
+from gateway.conformance.r4_supplement import R4_DATATYPE_INVARIANTS
+from gateway.conformance.references import BundleIndex
+from gateway.conformance.structure import ElementRule, MatchContext, ProfileSet, TypeRef
+from gateway.conformance.terminology import Terminology
+from gateway.normalise import Flow, FlowProfile, Normaliser
+from gateway.outcome import Issue, Message
+from gateway.packages import PackageError, PackageSet
+
+__all__ = ["ConformanceEngine", "EngineStartupError", "Verdict"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Verdict:
+    issues: list[Issue]   # warnings and errors, normalisation warnings included
+    bundle: dict          # the normalised bundle, to forward when accepted
+
+    @property
+    def accepted(self) -> bool:
+        return not any(issue.blocking for issue in self.issues)
+
+
+def _flow_profile(definition: dict) -> FlowProfile:
+    return FlowProfile(definition["url"], definition.get("version"), definition["type"],
+                       frozenset(n for n in (definition.get("name"), definition.get("id")) if n))
+
+
+class ConformanceEngine:
+    """Built once per process; ``judge`` is then pure and re-entrant."""
+
+    def __init__(self, packages: PackageSet, ig_package_id: str):
+        self._packages = packages
+        ig = packages.package(ig_package_id)
+        bundles = [r for r in ig.resources if r.get("resourceType") == "StructureDefinition"
+                   and r.get("type") == "Bundle" and r.get("derivation") == "constraint"]
+        if len(bundles) != 1:
+            raise EngineStartupError(f"{ig_package_id} must define exactly one Bundle profile, found {len(bundles)}")
+        self.fhirpath = FhirPath()
+        self._terminology = Terminology(packages)
+        self.profiles = ProfileSet(packages, self.fhirpath, self._terminology)
+        extensions = [r["url"] for p in packages.packages.values() for r in p.resources
+                      if r.get("resourceType") == "StructureDefinition" and r.get("type") == "Extension"
+                      and r.get("derivation") == "constraint"]
+        self.profiles.compile_closure([bundles[0]["url"], *extensions])
+        self.bundle_profile = bundles[0]["url"]
+        self._bundle_tree = self.profiles.tree(self.bundle_profile)
+        self.entry_profiles = self._entry_profiles()
+        self._checker = ProfileChecker(self.profiles, self._terminology)
+        self._base = BaseChecker(self._terminology.code_system, {
+            type_name: tuple(self.profiles.invariant(c, f"R4 {type_name}", (TypeRef(type_name),)) for c in rows)
+            for type_name, rows in R4_DATATYPE_INVARIANTS.items()})
+        self._ins_slices = self._identifier_slices(INS_PROFILE, INS_IDENTIFIER_SLICES)
+        self._normalise = Normaliser(Flow(
+            _flow_profile(self.profiles.definitions[self.bundle_profile]),
+            tuple(_flow_profile(self.profiles.definitions[url]) for url in self.entry_profiles),
+            self._is_known_profile, self._implied_profile))
+        self._log_unchecked_bindings()
+
+    @classmethod
+    def load(cls, settings) -> "ConformanceEngine":
+        """Read the packages of ``settings.package_dir`` and compile everything;
+        raises EngineStartupError with a clear message on any problem."""
+        try:
+            packages = PackageSet.from_directory(settings.package_dir, [settings.implementation_guide])
+            engine = cls(packages, settings.implementation_guide)
+        except PackageError as exc:
+            raise EngineStartupError(str(exc)) from exc
+        engine._self_test(packages.package(settings.implementation_guide).examples)
+        return engine
+
+    # ------------------------------------------------------------ start-up
+    def _entry_profiles(self) -> dict[str, str]:
+        """Flux 1 entry profiles: those the Bundle profile's entry slices name."""
+        entry = self._bundle_tree.children.get("entry")
+        found = {}
+        for slice_rule in entry.slices if entry else ():
+            resource = slice_rule.children.get("resource")
+            for type_ref in resource.types if resource else ():
+                for url in type_ref.profiles:
+                    if url not in self.profiles.trees:
+                        raise EngineStartupError(f"{slice_rule.id}: entry profile {url} is not in the packages")
+                    found[url] = self.profiles.definitions[url].get("name", url)
+        if not found:
+            raise EngineStartupError(f"{self.bundle_profile} names no entry profile (Bundle.entry slices)")
+        return found
+
+    def _identifier_slices(self, profile: str, names: tuple[str, ...]) -> list[ElementRule]:
+        tree = self.profiles.tree(profile)
+        identifier = tree.children.get("identifier") if tree else None
+        slices = [s for s in (identifier.slices if identifier else ()) if s.slice_name in names]
+        if len(slices) != len(names):
+            log.warning("INS identifier slices %s not all found in %s: BR-INS-PROFILE is weaker", names, profile)
+        return slices
+
+    def _log_unchecked_bindings(self) -> None:
+        missing = sorted({rule.value_set for tree in self.profiles.trees.values()
+                          for rule in ProfileSet._all_rules(tree)
+                          if rule.binding_strength == "required" and rule.value_set
+                          and self._terminology.value_set(rule.value_set) is None})
+        if missing:
+            log.info("required bindings left to HAPI (ValueSet not in the packages): %s", ", ".join(missing))
+
+    def _self_test(self, examples: dict[str, dict]) -> None:
+        """Judge the IG's example bundles: a crash stops start-up."""
+        for name, example in examples.items():
+            if example.get("resourceType") != "Bundle":
+                continue
+            verdict = self.judge(example)
+            crashed = [i for i in verdict.issues if i.code == "exception"]
+            if crashed:
+                raise EngineStartupError(f"checking the IG example {name} crashed: {crashed[0].message.en}")
+            if not verdict.accepted:
+                log.warning("the IG example %s is refused: %s", name,
+                            [i.message.en for i in verdict.issues if i.blocking])
+
+    # ------------------------------------------------------------ per request
+    def _is_known_profile(self, url: str) -> bool:
+        definition = self._packages.get(url)
+        return bool(definition and definition.get("resourceType") == "StructureDefinition")
+
+    def _has_ins(self, resource: dict) -> bool:
+        match = MatchContext(lambda _resource: set())
+        identifiers = gather(self.profiles.tree(INS_PROFILE).children["identifier"], resource, "") \
+            if self._ins_slices else []
+        return any(all(m(inst, match) for m in s.matchers) for inst in identifiers for s in self._ins_slices)
+
+    def _implied_profile(self, resource: dict) -> str | None:
+        candidates = [url for url in self.entry_profiles
+                      if self.profiles.definitions[url]["type"] == resource.get("resourceType")]
+        if INS_PROFILE in candidates and len(candidates) > 1:
+            if self._has_ins(resource):
+                return INS_PROFILE
+            candidates.remove(INS_PROFILE)
+        return candidates[0] if len(candidates) == 1 else None
+
+    def judge(self, bundle: dict) -> Verdict:
+        """Normalise and check ``bundle``; never raises on bad input."""
+        try:
+            return self._judge(bundle)
+        except Exception:  # noqa: BLE001 - the engine must answer, not crash
+            log.exception("the conformance engine crashed")
+            return Verdict([Issue("error", "exception", Message(
+                "La vérification du Bundle a échoué de manière inattendue.",
+                "Checking the Bundle failed unexpectedly."), "Bundle", "engine")], bundle)
+
+    def _judge(self, bundle: dict) -> Verdict:
+        normalised = self._normalise(bundle)
+        findings = Findings()
+        for issue in normalised.issues:
+            findings.add(issue.severity, issue.code, issue.message.fr, issue.message.en, issue.expression, issue.rule)
+        bundle = normalised.bundle
+        index = BundleIndex(bundle)
+        conforms_cache: dict[int, set[str]] = {}
+
+        def conforms_to(resource: dict) -> set[str]:
+            key = id(resource)
+            if key not in conforms_cache:
+                meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+                declared = meta.get("profile") if isinstance(meta.get("profile"), list) else []
+                conforms_cache[key] = set().union(*(self.profiles.ancestors(str(url)) for url in declared))
+            return conforms_cache[key]
+
+        match = MatchContext(conforms_to)
+        references: list[tuple[str, str]] = []
+        self._guarded("fhir-r4", "Bundle", findings,
+                      lambda: self._base.check_resource(bundle, "Bundle", findings, references))
+        self._guarded(self.bundle_profile, "Bundle", findings, lambda: self._checker.check(
+            self._bundle_tree, bundle, "Bundle", CheckContext(findings, bundle, match, index.resolve)))
+        entries = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []
+        for position, (entry, profile) in enumerate(zip(entries, normalised.entry_profiles)):
+            if profile is None:
+                continue
+            resource, where = entry["resource"], f"Bundle.entry[{position}].resource"
+            self._guarded(profile, where, findings, lambda: self._checker.check(
+                self.profiles.tree(profile), resource, where, CheckContext(findings, resource, match, index.resolve)))
+        self._business_rules(bundle, normalised.entry_profiles, references, index, findings)
+        return Verdict(findings.issues, bundle)
+
+    def _business_rules(self, bundle, entry_profiles, references, index, findings: Findings) -> None:
+        view = BundleView(bundle, entry_profiles, self.entry_profiles, references, index.resolve,
+                          self._has_ins, INS_PROFILE)
+        already_refused = findings.errors_at()
+        for rule in BUSINESS_RULES:
+            def run(rule=rule):
+                for issue in rule.check(view):
+                    if issue.expression not in already_refused:  # the profile already said it
+                        findings.add(issue.severity, issue.code, issue.message.fr, issue.message.en,
+                                     issue.expression, issue.rule)
+            self._guarded(rule.id, None, findings, run)
+
+    @staticmethod
+    def _guarded(rule: str, expression: str | None, findings: Findings, check) -> None:
+        try:
+            check()
+        except Exception as exc:  # noqa: BLE001 - a crashing check becomes an issue
+            findings.crashed(rule, expression, exc)

@@ -1,0 +1,219 @@
+"""Checks an instance against a compiled profile tree: cardinalities, slices,
+fixed/pattern values, choice types, required bindings, invariants, reference
+targets, and the datatype/extension profiles its elements name."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from gateway.conformance.base_check import RESOURCE_TYPES
+from gateway.conformance.fhirpath import typed_node
+from gateway.conformance.findings import Findings, Instance
+from gateway.conformance.primitives import PRIMITIVE_TYPES
+from gateway.conformance.structure import R4_BASE, ElementRule, MatchContext, ProfileSet, fixed_matches
+from gateway.conformance.terminology import Terminology, codes_in
+
+
+@dataclass
+class CheckContext:
+    """Per-request state shared by the checks of one resource."""
+
+    findings: Findings
+    resource: dict                                   # %resource for invariants
+    match: MatchContext
+    resolve: Callable[[str], dict | None]            # a reference to its bundle entry's resource
+
+
+def _choice_type(suffix: str) -> str:
+    lowered = suffix[:1].lower() + suffix[1:]
+    return lowered if lowered in PRIMITIVE_TYPES else suffix
+
+
+def _instances(value, extras, expression: str, type_code: str | None) -> list[Instance]:
+    if value is None and extras is None:
+        return []
+    if isinstance(value, list) or isinstance(extras, list):
+        values = value if isinstance(value, list) else []
+        extra_list = extras if isinstance(extras, list) else []
+        return [Instance(values[i] if i < len(values) else None,
+                         extra_list[i] if i < len(extra_list) else None,
+                         f"{expression}[{i}]", type_code)
+                for i in range(max(len(values), len(extra_list)))]
+    return [Instance(value, extras if isinstance(extras, dict) else None, expression, type_code)]
+
+
+def gather(rule: ElementRule, view: dict, parent_expression: str) -> list[Instance]:
+    """The occurrences of ``rule``'s element in a JSON object."""
+    if rule.is_choice:
+        base = rule.fhirpath_name
+        found = []
+        for key in view:
+            if key.startswith(base) and key[len(base):][:1].isupper():
+                found += _instances(view[key], view.get("_" + key), f"{parent_expression}.{base}",
+                                    _choice_type(key[len(base):]))
+            elif key.startswith("_" + base) and key[1 + len(base):][:1].isupper() and key[1:] not in view:
+                found += _instances(None, view[key], f"{parent_expression}.{base}",
+                                    _choice_type(key[1 + len(base):]))
+        return found
+    return _instances(view.get(rule.name), view.get("_" + rule.name), f"{parent_expression}.{rule.name}", None)
+
+
+def _view(instance: Instance) -> dict | None:
+    """The JSON object holding an instance's children (for a primitive: its
+    ``_name`` object plus ``value``)."""
+    if isinstance(instance.value, dict):
+        return instance.value
+    if instance.value is None and instance.primitive_extras is None:
+        return None
+    view = dict(instance.primitive_extras or {})
+    if instance.value is not None:
+        view["value"] = instance.value
+    return view
+
+
+def _cardinality_text(rule: ElementRule) -> str:
+    return f"{rule.min}..{'*' if rule.max is None else rule.max}"
+
+
+class ProfileChecker:
+    def __init__(self, profiles: ProfileSet, terminology: Terminology):
+        self._profiles = profiles
+        self._terminology = terminology
+
+    def check(self, root: ElementRule, value: Any, expression: str, ctx: CheckContext) -> None:
+        """Check ``value`` (a resource or element) against the tree ``root``."""
+        self._instance(root, Instance(value, None, expression), ctx)
+
+    # ------------------------------------------------------------ one occurrence
+    def _instance(self, rule: ElementRule, instance: Instance, ctx: CheckContext) -> None:
+        findings = ctx.findings
+        type_code = instance.type or (next(iter(rule.type_codes)) if len(rule.types) == 1 else None)
+        if instance.type and rule.types and instance.type not in rule.type_codes:
+            findings.add("error", "structure",
+                         f"Type {instance.type} non autorisé pour {rule.path} (autorisés : {', '.join(sorted(rule.type_codes))}).",
+                         f"Type {instance.type} is not allowed for {rule.path} (allowed: {', '.join(sorted(rule.type_codes))}).",
+                         instance.expression, rule.id)
+            return
+        if type_code in RESOURCE_TYPES and rule.path.count(".") > 0:
+            return  # entry and contained resources are checked against their own profile
+        if rule.fixed_kind and instance.value is not None and not fixed_matches(rule.fixed_kind, rule.fixed, instance.value):
+            findings.add("error", "value",
+                         f"La valeur de {rule.path} doit être {'égale à' if rule.fixed_kind == 'fixed' else 'conforme au motif'} {rule.fixed!r}.",
+                         f"{rule.path} must {'equal' if rule.fixed_kind == 'fixed' else 'match the pattern'} {rule.fixed!r}.",
+                         instance.expression, rule.id)
+        if rule.binding_strength == "required" and rule.value_set:
+            self._binding(rule, instance, findings)
+        self._invariants(rule, instance, type_code, ctx)
+        if isinstance(instance.value, dict) and isinstance(instance.value.get("reference"), str):
+            self._reference_target(rule, instance, ctx)
+        for type_ref in rule.types:
+            if type_ref.code == type_code:
+                for profile in type_ref.profiles:
+                    tree = self._profiles.tree(profile)
+                    if tree is not None and tree is not rule:
+                        self._instance(tree, instance, ctx)
+        view = _view(instance)
+        if rule.children and view is not None:
+            for child in rule.children.values():
+                self._element(child, view, instance.expression, ctx)
+
+    def _invariants(self, rule: ElementRule, instance: Instance, type_code: str | None, ctx: CheckContext) -> None:
+        value = instance.value
+        if value is None:
+            return
+        node_type = type_code if type_code and type_code not in ("BackboneElement", "Element") else rule.path
+        node = (lambda: value) if isinstance(value, dict) and "resourceType" in value else (lambda: typed_node(value, node_type))
+        for invariant in rule.invariants:
+            try:
+                holds = invariant.holds(value, node, ctx.resource)
+            except Exception as exc:  # noqa: BLE001 - a crashing check becomes an issue
+                ctx.findings.crashed(invariant.key, instance.expression, exc)
+                continue
+            if not holds:
+                ctx.findings.add(invariant.severity, "invariant",
+                                 f"Contrainte {invariant.key} non respectée : {invariant.human}",
+                                 f"Constraint {invariant.key} failed: {invariant.human}",
+                                 instance.expression, invariant.key)
+
+    def _binding(self, rule: ElementRule, instance: Instance, findings: Findings) -> None:
+        code_list = self._terminology.value_set(rule.value_set)
+        pairs = codes_in(instance.value)
+        if code_list is None or not pairs:
+            return  # ValueSet not in the packages: see docs/conformance-engine.md
+        verdicts = [code_list.verdict(system, code) for system, code in pairs]
+        if True in verdicts:
+            return
+        shown = ", ".join(f"{system}|{code}" if system else code for system, code in pairs)
+        if all(verdict is False for verdict in verdicts):
+            findings.add("error", "code-invalid",
+                         f"Le code {shown} n'appartient pas au jeu de valeurs obligatoire {rule.value_set}.",
+                         f"Code {shown} is not in the required value set {rule.value_set}.",
+                         instance.expression, rule.id)
+        else:
+            findings.add("warning", "code-invalid",
+                         f"Le code {shown} n'a pas pu être vérifié : son système de codes n'est pas dans les packages chargés ({rule.value_set}).",
+                         f"Code {shown} could not be checked: its code system is not in the loaded packages ({rule.value_set}).",
+                         instance.expression, rule.id)
+
+    def _reference_target(self, rule: ElementRule, instance: Instance, ctx: CheckContext) -> None:
+        targets = {p.partition("|")[0] for t in rule.types for p in t.target_profiles}
+        if not targets:
+            return
+        target = ctx.resolve(instance.value["reference"])
+        if target is None:
+            return  # an unresolved reference is a business-rule issue
+        conforms = ctx.match.conforms_to(target) | {R4_BASE + str(target.get("resourceType"))}
+        if not targets & conforms:
+            names = ", ".join(sorted(t.rpartition("/")[2] for t in targets))
+            ctx.findings.add("error", "invalid",
+                             f"La ressource référencée ({target.get('resourceType')}) n'est pas conforme aux profils attendus : {names}.",
+                             f"The referenced resource ({target.get('resourceType')}) does not conform to the expected profiles: {names}.",
+                             instance.expression, rule.id)
+
+    # ------------------------------------------------------------ all occurrences
+    def _element(self, rule: ElementRule, view: dict, parent_expression: str, ctx: CheckContext) -> None:
+        instances = gather(rule, view, parent_expression)
+        where = f"{parent_expression}.{rule.fhirpath_name}"
+        self._count(rule, len(instances), where, rule.id, ctx.findings)
+        if not rule.slices:
+            for instance in instances:
+                self._instance(rule, instance, ctx)
+            return
+        in_slice: dict[str, int] = {slice_rule.id: 0 for slice_rule in rule.slices}
+        for instance in instances:
+            matched = next((s for s in rule.slices if all(m(instance, ctx.match) for m in s.matchers)), None)
+            if matched is not None:
+                in_slice[matched.id] += 1
+                self._instance(matched, instance, ctx)
+                continue
+            if rule.slicing_rules == "closed":
+                ctx.findings.add("error", "structure",
+                                 f"Cet élément ne correspond à aucune tranche (slice) de {rule.path}, dont le découpage est fermé.",
+                                 f"This element matches no slice of {rule.path}, whose slicing is closed.",
+                                 instance.expression, rule.id)
+            self._instance(rule, instance, ctx)
+            self._known_extension(rule, instance, ctx)
+        for slice_rule in rule.slices:
+            self._count(slice_rule, in_slice[slice_rule.id], where, slice_rule.id, ctx.findings)
+
+    def _known_extension(self, rule: ElementRule, instance: Instance, ctx: CheckContext) -> None:
+        """An extension outside the profile's slices is still checked against
+        its definition when the packages have it."""
+        if rule.name in ("extension", "modifierExtension") and isinstance(instance.value, dict):
+            tree = self._profiles.tree(str(instance.value.get("url")))
+            if tree is not None:
+                self._instance(tree, instance, ctx)
+
+    @staticmethod
+    def _count(rule: ElementRule, count: int, where: str, rule_id: str, findings: Findings) -> None:
+        label = f"{rule.path} ({rule.slice_name})" if rule.slice_name else rule.path
+        if count < rule.min:
+            findings.add("error", "required",
+                         f"{label} : au moins {rule.min} attendu(s), {count} trouvé(s) (cardinalité {_cardinality_text(rule)}).",
+                         f"{label}: at least {rule.min} expected, {count} found (cardinality {_cardinality_text(rule)}).",
+                         where, rule_id)
+        elif rule.max is not None and count > rule.max:
+            findings.add("error", "structure",
+                         f"{label} : au plus {rule.max} autorisé(s), {count} trouvé(s) (cardinalité {_cardinality_text(rule)}).",
+                         f"{label}: at most {rule.max} allowed, {count} found (cardinality {_cardinality_text(rule)}).",
+                         where, rule_id)

@@ -1,0 +1,399 @@
+"""StructureDefinition snapshots compiled into trees of small rule objects.
+
+Each ``ElementRule`` answers the questions its ElementDefinition asks (how
+many, which type, which fixed/pattern value, which binding, which invariants,
+how sliced); ``ProfileSet`` builds one tree per profile, once, and links slices
+to the matchers their discriminators imply.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from gateway.conformance.errors import EngineStartupError
+from gateway.conformance.fhirpath import CompiledExpression, FhirPath, is_true, typed_node
+from gateway.conformance.terminology import Terminology, codes_in
+from gateway.packages import PackageSet
+
+log = logging.getLogger(__name__)
+
+R4_BASE = "http://hl7.org/fhir/StructureDefinition/"
+FHIRPATH_TYPE_PREFIX = "http://hl7.org/fhirpath/System."
+
+# Invariants the engine evaluates in Python because FHIRPath over every node
+# is too slow; keyed by (key, exact expression) so that a different expression
+# with the same key still goes through FHIRPath.
+ELE_1 = ("ele-1", "hasValue() or (children().count() > id.count())")
+EXT_1 = ("ext-1", "extension.exists() != value.exists()")
+
+
+def _has_value_key(element: dict) -> bool:
+    return any(key.startswith("value") for key in element)
+
+
+PYTHON_INVARIANTS: dict[tuple[str, str], Callable[[Any], bool]] = {
+    EXT_1: lambda element: isinstance(element, dict)
+    and bool(element.get("extension")) != _has_value_key(element),
+}
+
+
+def _mentions(element: Any, names: frozenset[str]) -> bool:
+    """Whether a JSON element holds any of ``names`` (choice suffixes and
+    ``_primitive`` extension keys included)."""
+    if not isinstance(element, dict):
+        return True  # a primitive: let FHIRPath decide
+    for key in element:
+        key = key[1:] if key.startswith("_") else key
+        if any(key.startswith(name) for name in names):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class TypeRef:
+    code: str
+    profiles: tuple[str, ...] = ()
+    target_profiles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Invariant:
+    """One ``constraint`` of an ElementDefinition, ready to evaluate."""
+
+    key: str
+    severity: str
+    human: str
+    expression: str
+    compiled: CompiledExpression | None = None
+    python: Callable[[Any], bool] | None = None
+    result_when_roots_absent: bool | None = None
+
+    def holds(self, element, node_factory, resource: dict) -> bool:
+        if self.python is not None:
+            return self.python(element)
+        roots = self.compiled.roots
+        if roots is not None and not _mentions(element, roots):
+            return self.result_when_roots_absent
+        return is_true(self.compiled(node_factory(), resource))
+
+
+@dataclass(frozen=True)
+class Discriminator:
+    kind: str  # value, pattern, type, profile, exists
+    path: str
+
+
+@dataclass
+class ElementRule:
+    """The compiled form of one snapshot ElementDefinition (and its subtree)."""
+
+    id: str
+    path: str
+    name: str                      # JSON name, ``value[x]`` for choices
+    min: int = 0
+    max: int | None = None         # None = unbounded
+    types: tuple[TypeRef, ...] = ()
+    fixed: Any = None
+    fixed_kind: str | None = None  # "fixed" or "pattern"
+    binding_strength: str | None = None
+    value_set: str | None = None
+    invariants: tuple[Invariant, ...] = ()
+    discriminators: tuple[Discriminator, ...] = ()
+    slicing_rules: str | None = None
+    slices: list["ElementRule"] = field(default_factory=list)
+    children: dict[str, "ElementRule"] = field(default_factory=dict)
+    slice_name: str | None = None
+    # filled when linking: one predicate per discriminator, for slice rules
+    matchers: tuple[Callable[[Any, "MatchContext"], bool], ...] = ()  # (Instance, MatchContext)
+
+    @property
+    def is_choice(self) -> bool:
+        return self.name.endswith("[x]")
+
+    @property
+    def fhirpath_name(self) -> str:
+        return self.name[:-3] if self.is_choice else self.name
+
+    @property
+    def type_codes(self) -> set[str]:
+        return {type_ref.code for type_ref in self.types}
+
+    def child_at(self, path: str) -> "ElementRule | None":
+        rule = self
+        for segment in path.split("."):
+            rule = rule.children.get(segment) if rule else None
+        return rule
+
+
+class MatchContext:
+    """What slice matching needs from the request: the profiles a resource
+    claims (after normalisation), with their ancestors."""
+
+    def __init__(self, conforms_to: Callable[[dict], set[str]]):
+        self.conforms_to = conforms_to
+
+
+def _type_ref(raw: dict) -> TypeRef:
+    code = raw.get("code", "")
+    if code.startswith(FHIRPATH_TYPE_PREFIX):
+        code = "string"  # id, Extension.url and primitive .value are System types
+    return TypeRef(code, tuple(raw.get("profile") or ()), tuple(raw.get("targetProfile") or ()))
+
+
+def _fixed(element: dict) -> tuple[str | None, Any]:
+    for key, value in element.items():
+        if key.startswith("fixed"):
+            return "fixed", value
+        if key.startswith("pattern"):
+            return "pattern", value
+    return None, None
+
+
+def pattern_matches(expected: Any, actual: Any) -> bool:
+    """FHIR pattern semantics: every part of ``expected`` is in ``actual``."""
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(
+            key in actual and pattern_matches(value, actual[key]) for key, value in expected.items())
+    if isinstance(expected, list):
+        items = actual if isinstance(actual, list) else [actual]
+        return all(any(pattern_matches(part, item) for item in items) for part in expected)
+    return expected == actual
+
+
+def fixed_matches(kind: str, expected: Any, actual: Any) -> bool:
+    return expected == actual if kind == "fixed" else pattern_matches(expected, actual)
+
+
+def _pattern_from_children(rule: ElementRule) -> dict | None:
+    """A pattern assembled from the fixed/pattern values of a rule's
+    descendants (FR Core's finess slice fixes ``type.coding.system`` only)."""
+    pattern = {}
+    for name, child in rule.children.items():
+        value = child.fixed if child.fixed_kind else _pattern_from_children(child)
+        if value is not None:
+            pattern[name] = value if child.max == 1 else [value]
+    return pattern or None
+
+
+def values_at(value: Any, path: str) -> list:
+    """Instance values at a simple discriminator path (``$this``, ``a.b``)."""
+    current = [value]
+    if path == "$this":
+        return current
+    for segment in path.split("."):
+        found = []
+        for item in current:
+            if isinstance(item, dict) and segment in item:
+                child = item[segment]
+                found.extend(child if isinstance(child, list) else [child])
+        current = found
+    return current
+
+
+class ProfileSet:
+    """Every profile the flow can reach, compiled once into rule trees."""
+
+    def __init__(self, packages: PackageSet, fhirpath: FhirPath, terminology: Terminology):
+        self._packages = packages
+        self._fhirpath = fhirpath
+        self._terminology = terminology
+        self.trees: dict[str, ElementRule] = {}
+        self.definitions: dict[str, dict] = {}
+        self.unresolved: set[str] = set()
+
+    # ------------------------------------------------------------ compiling
+    def compile_closure(self, roots: list[str]) -> None:
+        """Compile ``roots`` and every profile their elements refer to."""
+        pending = list(roots)
+        while pending:
+            url = pending.pop()
+            if url in self.trees or url in self.unresolved:
+                continue
+            definition = self._packages.get(url)
+            if definition is None or definition.get("resourceType") != "StructureDefinition":
+                self.unresolved.add(url)
+                continue
+            self.definitions[url] = definition
+            self.trees[url] = self._compile(definition)
+            for rule in self._all_rules(self.trees[url]):
+                for type_ref in rule.types:
+                    pending.extend(type_ref.profiles)
+        for url in list(self.trees):
+            for rule in self._all_rules(self.trees[url]):
+                if rule.slices:
+                    self._link_slices(rule)
+        if self.unresolved:
+            log.warning("profiles referenced but not in the packages, not checked: %s",
+                        ", ".join(sorted(self.unresolved)))
+
+    def _compile(self, definition: dict) -> ElementRule:
+        snapshot = (definition.get("snapshot") or {}).get("element")
+        url = definition["url"]
+        if not snapshot:
+            raise EngineStartupError(f"{url} has no snapshot: the engine compiles snapshots only")
+        by_id: dict[str, ElementRule] = {}
+        root = None
+        for element in snapshot:
+            rule = self._rule(definition, element)
+            by_id[rule.id] = rule
+            if root is None:
+                root = rule
+                continue
+            parent_id, _, last = rule.id.rpartition(".")
+            if ":" in last:
+                sliced_id = parent_id + "." + last.split(":")[0] if parent_id else last.split(":")[0]
+                base = by_id.get(sliced_id) or by_id.get(rule.id.rsplit(":", 1)[0])
+                if base is None:
+                    raise EngineStartupError(f"{url}: slice {rule.id} has no sliced element")
+                base.slices.append(rule)
+            else:
+                parent = by_id.get(parent_id)
+                if parent is None:
+                    raise EngineStartupError(f"{url}: element {rule.id} has no parent in the snapshot")
+                parent.children[rule.name] = rule
+        for element in snapshot:
+            reference = element.get("contentReference")
+            if reference:
+                target = next((r for r in by_id.values() if r.id == reference.partition("#")[2]), None)
+                if target is not None:
+                    by_id[element["id"]].children = target.children
+                    by_id[element["id"]].types = target.types
+        return root
+
+    def _rule(self, definition: dict, element: dict) -> ElementRule:
+        element_id = element["id"]
+        last = element_id.rpartition(".")[2]
+        name, _, slice_name = last.partition(":")
+        max_text = element.get("max", "*")
+        fixed_kind, fixed = _fixed(element)
+        slicing = element.get("slicing") or {}
+        binding = element.get("binding") or {}
+        types = tuple(_type_ref(raw) for raw in element.get("type") or ())
+        where = f"{definition['url']} {element_id}"
+        return ElementRule(
+            id=element_id, path=element["path"], name=name if "." in element_id else element_id,
+            min=int(element.get("min", 0)), max=None if max_text == "*" else int(max_text),
+            types=types, fixed=fixed, fixed_kind=fixed_kind,
+            binding_strength=binding.get("strength"),
+            value_set=(binding.get("valueSet") or "").partition("|")[0] or None,
+            invariants=tuple(self.invariant(c, where, types) for c in element.get("constraint") or ()
+                             if (c.get("key"), c.get("expression")) != ELE_1),
+            discriminators=tuple(Discriminator(d["type"], d["path"]) for d in slicing.get("discriminator") or ()),
+            slicing_rules=slicing.get("rules") if slicing else None,
+            slice_name=slice_name or None,
+        )
+
+    def invariant(self, constraint: dict, where: str, types: tuple[TypeRef, ...]) -> Invariant:
+        """Compile one ElementDefinition.constraint (Python for the few keys in
+        PYTHON_INVARIANTS, FHIRPath otherwise)."""
+        key, expression = constraint.get("key", "?"), constraint.get("expression")
+        severity = "warning" if constraint.get("severity") == "warning" else "error"
+        human = constraint.get("human", "")
+        if not expression:
+            raise EngineStartupError(f"{where}: constraint {key} has no FHIRPath expression")
+        python = PYTHON_INVARIANTS.get((key, expression))
+        if python is not None:
+            return Invariant(key, severity, human, expression, python=python)
+        compiled = self._fhirpath.compile(expression, f"{where} constraint {key}")
+        baseline = None
+        if compiled.roots is not None:
+            type_name = types[0].code if len(types) == 1 else "Element"
+            try:
+                baseline = is_true(compiled(typed_node({}, type_name), {}))
+            except Exception as exc:  # noqa: BLE001 - smoke run of the compiled form
+                raise EngineStartupError(f"{where} constraint {key}: fails on an empty element: {exc}") from exc
+        return Invariant(key, severity, human, expression, compiled, None, baseline)
+
+    @staticmethod
+    def _all_rules(rule: ElementRule):
+        yield rule
+        for child in rule.children.values():
+            yield from ProfileSet._all_rules(child)
+        for slice_rule in rule.slices:
+            yield from ProfileSet._all_rules(slice_rule)
+
+    # ------------------------------------------------------------ slices
+    def _link_slices(self, sliced: ElementRule) -> None:
+        if not sliced.discriminators:
+            raise EngineStartupError(f"{sliced.id}: slicing without discriminator is not supported")
+        for slice_rule in sliced.slices:
+            slice_rule.matchers = tuple(self._matcher(slice_rule, d) for d in sliced.discriminators)
+
+    def _matcher(self, slice_rule: ElementRule, discriminator: Discriminator):
+        kind, path = discriminator.kind, discriminator.path
+        if kind in ("value", "pattern"):
+            target_kind, expected = self._expected_value(slice_rule, path)
+            if target_kind == "binding":
+                return lambda inst, _ctx: any(
+                    expected.verdict(system, code) is True
+                    for actual in values_at(inst.value, path) for system, code in codes_in(actual))
+            if target_kind is None:
+                if slice_rule.min > 0:
+                    raise EngineStartupError(
+                        f"{slice_rule.id}: discriminator {kind}:{path} has no fixed, pattern or bound value to match")
+                log.info("%s: discriminator %s:%s has no value to match; the optional slice is never matched "
+                         "and its elements are checked against %s", slice_rule.id, kind, path, slice_rule.path)
+                return lambda inst, _ctx: False
+            return lambda inst, _ctx: any(
+                fixed_matches(target_kind, expected, actual) for actual in values_at(inst.value, path))
+        if kind == "type":
+            target = slice_rule if path == "$this" else slice_rule.child_at(path)
+            codes = target.type_codes if target else set()
+            return lambda inst, _ctx: (inst.type if path == "$this" else None) in codes or any(
+                isinstance(item, dict) and item.get("resourceType") in codes for item in values_at(inst.value, path))
+        if kind == "profile":
+            target = slice_rule if path == "$this" else slice_rule.child_at(path)
+            wanted = {p for t in (target.types if target else ()) for p in t.profiles}
+            if not wanted:
+                raise EngineStartupError(f"{slice_rule.id}: profile discriminator {path} names no profile")
+            return lambda inst, ctx: any(
+                isinstance(item, dict) and wanted & ctx.conforms_to(item) for item in values_at(inst.value, path))
+        if kind == "exists":
+            target = slice_rule.child_at(path)
+            must_exist = bool(target and target.min > 0)
+            return lambda inst, _ctx: bool(values_at(inst.value, path)) == must_exist
+        raise EngineStartupError(f"{slice_rule.id}: discriminator type {kind} is not supported")
+
+    def _expected_value(self, slice_rule: ElementRule, path: str) -> tuple[str | None, Any]:
+        """The fixed/pattern value a slice has at ``path``, looking into the
+        type profile when the snapshot does not expand it."""
+        rule = slice_rule
+        for segment in ([] if path == "$this" else path.split(".")):
+            child = rule.children.get(segment)
+            if child is None:
+                profile = next((p for t in rule.types for p in t.profiles), None)
+                tree = self.trees.get(profile) if profile else None
+                child = tree.children.get(segment) if tree else None
+                if child is None and segment == "url" and profile and "Extension" in rule.type_codes:
+                    return "fixed", profile  # an extension's url is its canonical
+            if child is None:
+                return None, None
+            rule = child
+        if rule.fixed_kind:
+            return rule.fixed_kind, rule.fixed
+        composed = _pattern_from_children(rule)
+        if composed:
+            return "pattern", composed
+        if rule.binding_strength == "required" and rule.value_set:
+            code_list = self._terminology.value_set(rule.value_set)
+            if code_list is not None:  # slicing by binding, as FR Core does for Organization.type
+                return "binding", code_list
+        return None, None
+
+    # ------------------------------------------------------------ queries
+    def tree(self, url: str) -> ElementRule | None:
+        return self.trees.get(url.partition("|")[0])
+
+    def ancestors(self, url: str) -> set[str]:
+        """``url`` and every profile it derives from (baseDefinition chain)."""
+        found = set()
+        current = url.partition("|")[0]
+        while current and current not in found:
+            found.add(current)
+            definition = self.definitions.get(current) or self._packages.get(current)
+            current = (definition or {}).get("baseDefinition")
+            if current and current.startswith(R4_BASE):
+                found.add(current)
+                break
+        return found

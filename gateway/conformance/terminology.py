@@ -1,0 +1,114 @@
+"""Code lists that can be enumerated from the loaded packages.
+
+A required binding is checked only against what the packages really contain:
+a ValueSet or CodeSystem that is absent, or a filter we cannot expand, makes
+the answer "unknown", which the checks turn into a warning (HAPI does the same
+for code systems it cannot resolve), never an error.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gateway.packages import PackageSet
+
+
+@dataclass(frozen=True)
+class CodeList:
+    """Codes of an enumerable ValueSet, by system; ``unknown_systems`` are
+    included systems whose codes the packages do not list."""
+
+    codes: dict[str, frozenset[str]]
+    unknown_systems: frozenset[str] = field(default_factory=frozenset)
+    complete: bool = True
+
+    def verdict(self, system: str | None, code: str) -> bool | None:
+        """True/False when the packages decide; None when they cannot."""
+        if system is None:  # a bare code (code-typed element)
+            if any(code in codes for codes in self.codes.values()):
+                return True
+            return None if self.unknown_systems or not self.complete else False
+        if system in self.codes and code in self.codes[system]:
+            return True
+        if system in self.unknown_systems or not self.complete:
+            return None
+        return False
+
+
+def codes_in(value) -> list[tuple[str | None, str]]:
+    """(system, code) pairs of a code, Coding or CodeableConcept JSON value;
+    a bare code has no system."""
+    if isinstance(value, str):
+        return [(None, value)]
+    if not isinstance(value, dict):
+        return []
+    codings = value.get("coding") if "coding" in value else [value]
+    return [(c.get("system"), c["code"]) for c in codings or ()
+            if isinstance(c, dict) and isinstance(c.get("code"), str)]
+
+
+def _concepts(concepts: list[dict]):
+    for concept in concepts or ():
+        yield concept["code"]
+        yield from _concepts(concept.get("concept"))
+
+
+class Terminology:
+    """ValueSet expansion and CodeSystem lookup over a PackageSet."""
+
+    def __init__(self, packages: PackageSet):
+        self._packages = packages
+        self._value_sets: dict[str, CodeList | None] = {}
+
+    def code_system(self, url: str) -> frozenset[str] | None:
+        """All codes of a complete CodeSystem in the packages, else None."""
+        resource = self._packages.get(url)
+        if not resource or resource.get("resourceType") != "CodeSystem" or resource.get("content") != "complete":
+            return None
+        return frozenset(_concepts(resource.get("concept")))
+
+    def value_set(self, url: str) -> CodeList | None:
+        """The ValueSet's code list, or None when the ValueSet is not loaded."""
+        if url not in self._value_sets:
+            self._value_sets[url] = None  # guards against include cycles
+            resource = self._packages.get(url)
+            if resource and resource.get("resourceType") == "ValueSet":
+                self._value_sets[url] = self._expand(resource)
+        return self._value_sets[url]
+
+    def _expand(self, value_set: dict) -> CodeList:
+        codes: dict[str, set[str]] = {}
+        unknown: set[str] = set()
+        complete = True
+        compose = value_set.get("compose") or {}
+        for include in compose.get("include") or ():
+            system = include.get("system")
+            for nested in include.get("valueSet") or ():
+                nested_list = self.value_set(nested)
+                if nested_list is None:
+                    complete = False
+                    continue
+                for nested_system, nested_codes in nested_list.codes.items():
+                    codes.setdefault(nested_system, set()).update(nested_codes)
+                unknown |= nested_list.unknown_systems
+                complete &= nested_list.complete
+            if not system:
+                continue
+            if include.get("filter"):
+                unknown.add(system)
+            elif include.get("concept"):
+                codes.setdefault(system, set()).update(c["code"] for c in include["concept"])
+            else:
+                whole = self.code_system(system)
+                if whole is None:
+                    unknown.add(system)
+                else:
+                    codes.setdefault(system, set()).update(whole)
+        for exclude in compose.get("exclude") or ():
+            system = exclude.get("system")
+            if system in codes:
+                codes[system] -= {c["code"] for c in exclude.get("concept") or ()}
+        for contains in (value_set.get("expansion") or {}).get("contains") or ():
+            if contains.get("system") and contains.get("code"):
+                codes.setdefault(contains["system"], set()).add(contains["code"])
+        return CodeList({system: frozenset(found) for system, found in codes.items()},
+                        frozenset(unknown), complete)
