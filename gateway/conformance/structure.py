@@ -224,7 +224,7 @@ class ProfileSet:
                 if rule.slices:
                     self._link_slices(rule)
         if self.unresolved:
-            log.warning("profiles referenced but not in the packages, not checked: %s",
+            log.info("profiles referenced but not in the packages, not checked: %s",
                         ", ".join(sorted(self.unresolved)))
 
     def _compile(self, definition: dict) -> ElementRule:

@@ -1,0 +1,89 @@
+"""Command line of the gateway. ``tddui-gateway validate FILE...`` checks
+bundles offline, with the very engine the server uses (intake -> normalise ->
+conformance engine), without HAPI. Each subcommand is one function."""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from gateway.config import ConfigurationError, Settings
+from gateway.conformance import ConformanceEngine, EngineStartupError
+from gateway.intake import Rejected, parse_bundle
+from gateway.outcome import LANGUAGES, Issue, operation_outcome, single
+
+EXIT_VALID, EXIT_INVALID, EXIT_CANNOT_RUN = 0, 1, 2
+_ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]\.?")
+
+
+def judge_file(engine: ConformanceEngine, path: Path) -> list[Issue]:
+    """Every issue of one file, intake refusals and unreadable files included."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return [single("error", "not-found", f"Fichier illisible : {exc.strerror}.",
+                       f"Cannot read the file: {exc.strerror}.", rule="cli-file")]
+    try:
+        bundle = parse_bundle(raw)
+    except Rejected as refusal:
+        return refusal.issues
+    return engine.judge(bundle).issues
+
+
+def issue_line(path: Path, issue: Issue, language: str) -> str:
+    """``file: entry N: element: severity: message [rule]``."""
+    expression = issue.expression or ""
+    entry = _ENTRY.match(expression)
+    element = expression[entry.end():] if entry else expression
+    return (f"{path}: entry {entry.group(1) if entry else '-'}: {element or '-'}: {issue.severity}: "
+            f"{issue.message.text(language)}" + (f" [{issue.rule}]" if issue.rule else ""))
+
+
+def validate(args: argparse.Namespace) -> int:
+    """The ``validate`` subcommand: 0 when every file is valid, 1 otherwise."""
+    try:
+        engine = ConformanceEngine.load(Settings.from_env())
+    except (EngineStartupError, ConfigurationError) as exc:
+        print(f"tddui-gateway: cannot start the conformance engine: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    all_valid = True
+    for name in args.files:
+        path = Path(name)
+        issues = judge_file(engine, path)
+        valid = not any(issue.blocking for issue in issues)
+        all_valid &= valid
+        if args.format == "json":
+            print(json.dumps(operation_outcome(issues, args.lang), ensure_ascii=False,
+                             indent=2 if len(args.files) == 1 else None))
+            continue
+        for issue in issues:
+            print(issue_line(path, issue, args.lang))
+        verdict = {"fr": "valide" if valid else "invalide", "en": "valid" if valid else "invalid"}[args.lang]
+        print(f"{path}: {verdict}")
+    return EXIT_VALID if all_valid else EXIT_INVALID
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tddui-gateway", description="TDDUI Flux 1 gateway.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    checker = commands.add_parser(
+        "validate", help="check TDDUI bundles offline (no HAPI)",
+        description="Check TDDUI transaction bundles offline with the gateway's conformance engine. "
+                    "Exit status: 0 all valid, 1 an issue blocks a file, 2 the engine cannot start.")
+    checker.add_argument("files", nargs="+", metavar="FILE", help="JSON Bundle file")
+    checker.add_argument("--format", choices=("text", "json"), default="text",
+                         help="text: one line per issue; json: the OperationOutcome (one per line for several files)")
+    checker.add_argument("--lang", choices=LANGUAGES, default="fr", help="language of the diagnostics (default fr)")
+    checker.set_defaults(handler=validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""``tddui-gateway validate``: exit status, one line per issue, JSON output."""
+import json
+
+import pytest
+
+from gateway.cli import main
+from tests.cases import CASES, load_examples, package_dir
+
+
+@pytest.fixture(autouse=True)
+def packages_env(monkeypatch):
+    monkeypatch.setenv("FHIR_PACKAGE_DIR", str(package_dir()))
+
+
+def write(tmp_path, name, case_id):
+    case = next(case for case in CASES if case.id == case_id)
+    path = tmp_path / name
+    path.write_bytes(case.body(load_examples()))
+    return path
+
+
+def test_valid_file_exits_0(tmp_path, capsys):
+    path = write(tmp_path, "v1.json", "V1")
+    assert main(["validate", str(path)]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"{path}: valide")
+
+
+def test_invalid_file_exits_1_with_a_line_naming_file_entry_and_element(tmp_path, capsys):
+    good, bad = write(tmp_path, "v1.json", "V1"), write(tmp_path, "i34.json", "I34")
+    assert main(["validate", str(good), str(bad), "--lang", "en"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert f"{bad}: entry 2: resource.subject.reference: error: Reference 'Patient/does-not-exist' matches no entry " \
+           f"of the Bundle (fullUrl or Type/id). [BR-REFERENCE-IN-BUNDLE]" in lines
+    assert lines[-1] == f"{bad}: invalid"
+
+
+def test_not_json_is_reported_not_raised(tmp_path, capsys):
+    path = write(tmp_path, "i02.json", "I02")
+    assert main(["validate", str(path)]) == 1
+    assert "n'est pas un JSON valide" in capsys.readouterr().out
+
+
+def test_json_format_prints_the_operation_outcome(tmp_path, capsys):
+    path = write(tmp_path, "i38.json", "I38")
+    assert main(["validate", str(path), "--format", "json", "--lang", "en"]) == 1
+    outcome = json.loads(capsys.readouterr().out)
+    assert outcome["resourceType"] == "OperationOutcome"
+    per_1 = [i for i in outcome["issue"] if i["details"]["coding"][0]["code"] == "per-1"]
+    assert per_1 and per_1[0]["expression"] == ["Bundle.entry[2].resource.period"]
+    assert per_1[0]["diagnostics"].startswith("Constraint per-1 failed")
+
+
+def test_engine_that_cannot_start_exits_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FHIR_PACKAGE_DIR", str(tmp_path / "nowhere"))
+    assert main(["validate", str(write(tmp_path, "v1.json", "V1"))]) == 2
+    assert "cannot start the conformance engine" in capsys.readouterr().err
