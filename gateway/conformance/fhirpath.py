@@ -22,6 +22,7 @@ from antlr4 import CommonTokenStream, InputStream
 from antlr4.error.ErrorListener import ErrorListener
 from fhirpathpy.engine.invocations import invocation_registry
 from fhirpathpy.engine.nodes import ResourceNode
+from fhirpathpy.engine.util import set_paths
 from fhirpathpy.models import models
 from fhirpathpy.parser import parse
 from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
@@ -128,6 +129,61 @@ def root_elements(ast: dict) -> frozenset[str] | None:
     return frozenset(names)
 
 
+_TRUE, _FALSE, _EMPTY = [True], [False], []
+
+
+def _logical(result: list) -> list | None:
+    """A result as FHIRPath three-valued logic ([true], [false], []), or None."""
+    if not result:
+        return _EMPTY
+    if len(result) == 1 and isinstance(result[0], bool):
+        return _TRUE if result[0] else _FALSE
+    return None
+
+
+# operator -> (left value that decides alone, the result it decides, combine both sides)
+_SHORT_CIRCUITS = {
+    ("OrExpression", "or"): (True, _TRUE, lambda l, r: _TRUE if _TRUE in (l, r) else _FALSE if l == r == _FALSE else _EMPTY),
+    ("AndExpression", "and"): (False, _FALSE, lambda l, r: _FALSE if _FALSE in (l, r) else _TRUE if l == r == _TRUE else _EMPTY),
+    ("ImpliesExpression", "implies"): (False, _TRUE, lambda l, r: r if l == _TRUE else _TRUE if r == _TRUE else _EMPTY),
+}
+
+
+def _unwrap(node: dict) -> dict:
+    """The expression inside ``( … )``."""
+    while True:
+        children = node.get("children") or ()
+        if len(children) == 1 and (node.get("type") == "ParenthesizedTerm" or (
+                node.get("type") == "TermExpression" and children[0].get("type") == "ParenthesizedTerm")):
+            node = children[0]
+        else:
+            return node
+
+
+def _evaluator(node: dict) -> Callable[[object, dict], list]:
+    """Compile an AST node. ``or``/``and``/``implies`` evaluate their left side
+    first and skip the right one when the left decides (fhirpathpy evaluates
+    both; HAPI short-circuits); any result outside three-valued logic falls
+    back to fhirpathpy's own evaluation of the whole node."""
+    node = _unwrap(node)
+    whole = set_paths(fhirpathpy.apply_parsed_path, parsedPath={"children": [node]}, model=R4, options=OPTIONS)
+    rule = _SHORT_CIRCUITS.get((node.get("type"), (node.get("terminalNodeText") or [None])[0]))
+    if rule is None:
+        return whole
+    deciding, decided, combine = rule
+    left, right = _evaluator(node["children"][0]), _evaluator(node["children"][1])
+
+    def evaluate(data, env):
+        left_value = _logical(left(data, env))
+        if left_value is None:
+            return whole(data, env)
+        if left_value == [deciding]:
+            return decided
+        right_value = _logical(right(data, env))
+        return whole(data, env) if right_value is None else combine(left_value, right_value)
+    return evaluate
+
+
 @dataclass(frozen=True)
 class CompiledExpression:
     """One FHIRPath expression, parsed and compiled once."""
@@ -168,8 +224,7 @@ class FhirPath:
             raise EngineStartupError(
                 f"{where}: FHIRPath function(s) {', '.join(missing)} not available in fhirpathpy "
                 f"{fhirpathpy.__version__} nor provided by the engine, in {expression!r}")
-        compiled = CompiledExpression(expression, fhirpathpy.compile(expression, R4, OPTIONS),
-                                      root_elements(ast))
+        compiled = CompiledExpression(expression, _evaluator(ast["children"][0]), root_elements(ast))
         self._cache[expression] = compiled
         return compiled
 

@@ -58,6 +58,14 @@ def gather(rule: ElementRule, view: dict, parent_expression: str) -> list[Instan
     return _instances(view.get(rule.name), view.get("_" + rule.name), f"{parent_expression}.{rule.name}", None)
 
 
+def _present(rule: ElementRule, view: dict) -> bool:
+    """Whether the JSON object holds the element at all (value or ``_name``)."""
+    if rule.is_choice:
+        base = rule.fhirpath_name
+        return any(key.startswith(base) or key.startswith("_" + base) for key in view)
+    return rule.name in view or "_" + rule.name in view
+
+
 def _view(instance: Instance) -> dict | None:
     """The JSON object holding an instance's children (for a primitive: its
     ``_name`` object plus ``value``)."""
@@ -115,7 +123,8 @@ class ProfileChecker:
         view = _view(instance)
         if rule.children and view is not None:
             for child in rule.children.values():
-                self._element(child, view, instance.expression, ctx)
+                if child.always_check or _present(child, view):
+                    self._element(child, view, instance.expression, ctx)
 
     def _invariants(self, rule: ElementRule, instance: Instance, type_code: str | None, ctx: CheckContext) -> None:
         value = instance.value

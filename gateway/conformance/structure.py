@@ -107,13 +107,10 @@ class ElementRule:
     # filled when linking: one predicate per discriminator, for slice rules
     matchers: tuple[Callable[[Any, "MatchContext"], bool], ...] = ()  # (Instance, MatchContext)
 
-    @property
-    def is_choice(self) -> bool:
-        return self.name.endswith("[x]")
-
-    @property
-    def fhirpath_name(self) -> str:
-        return self.name[:-3] if self.is_choice else self.name
+    # set by ProfileSet once the tree is complete (hot path: no recomputation per request)
+    is_choice: bool = False
+    fhirpath_name: str = ""
+    always_check: bool = False      # min > 0 here or in a slice: check even when absent
 
     @property
     def type_codes(self) -> set[str]:
@@ -221,6 +218,9 @@ class ProfileSet:
                     pending.extend(type_ref.profiles)
         for url in list(self.trees):
             for rule in self._all_rules(self.trees[url]):
+                rule.is_choice = rule.name.endswith("[x]")
+                rule.fhirpath_name = rule.name[:-3] if rule.is_choice else rule.name
+                rule.always_check = rule.min > 0 or any(s.min > 0 for s in rule.slices)
                 if rule.slices:
                     self._link_slices(rule)
         if self.unresolved:
