@@ -9,6 +9,7 @@ One pass in plain Python over the whole bundle: this is where ``ele-1``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable
 
 from gateway.conformance.findings import Findings
@@ -58,7 +59,10 @@ def _inherited(type_path: str) -> str | None:
     return parent if parent else ("BackboneElement" if type_path in BACKBONE_PATHS else None)
 
 
+@lru_cache(maxsize=65536)
 def resolve_key(type_path: str, key: str):
+    """``element_type`` looked up through the type's ancestors (memoised:
+    the R4 model does not change while the process runs)."""
     current = type_path
     while current:
         found = element_type(current, key)

@@ -128,7 +128,7 @@ class ProfileChecker:
 
     def _invariants(self, rule: ElementRule, instance: Instance, type_code: str | None, ctx: CheckContext) -> None:
         value = instance.value
-        if value is None:
+        if value is None or not rule.invariants:
             return
         node_type = type_code if type_code and type_code not in ("BackboneElement", "Element") else rule.path
         node = (lambda: value) if isinstance(value, dict) and "resourceType" in value else (lambda: typed_node(value, node_type))

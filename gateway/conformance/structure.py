@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from gateway.conformance.errors import EngineStartupError
 from gateway.conformance.fhirpath import CompiledExpression, FhirPath, is_true, typed_node
+from gateway.conformance.python_invariants import ELE_1, PYTHON_INVARIANTS
 from gateway.conformance.terminology import Terminology, codes_in
 from gateway.packages import PackageSet
 
@@ -20,23 +21,6 @@ log = logging.getLogger(__name__)
 
 R4_BASE = "http://hl7.org/fhir/StructureDefinition/"
 FHIRPATH_TYPE_PREFIX = "http://hl7.org/fhirpath/System."
-
-# Invariants the engine evaluates in Python because FHIRPath over every node
-# is too slow; keyed by (key, exact expression) so that a different expression
-# with the same key still goes through FHIRPath.
-ELE_1 = ("ele-1", "hasValue() or (children().count() > id.count())")
-EXT_1 = ("ext-1", "extension.exists() != value.exists()")
-
-
-def _has_value_key(element: dict) -> bool:
-    return any(key.startswith("value") for key in element)
-
-
-PYTHON_INVARIANTS: dict[tuple[str, str], Callable[[Any], bool]] = {
-    EXT_1: lambda element: isinstance(element, dict)
-    and bool(element.get("extension")) != _has_value_key(element),
-}
-
 
 def _mentions(element: Any, names: frozenset[str]) -> bool:
     """Whether a JSON element holds any of ``names`` (choice suffixes and

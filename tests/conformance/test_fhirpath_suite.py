@@ -54,16 +54,15 @@ def test_pass_rate_is_at_least_the_documented_baseline(records):
 def test_every_function_of_the_loaded_invariants_passes_its_suite_tests(records, engine):
     module, results = records
     used = engine.fhirpath.functions_used
-    assert {"hasValue", "where", "exists", "all"} <= used
-    unexplained, still_known = [], set()
+    assert {"hasValue", "where", "exists"} <= used
+    unexplained = []
     for function in sorted(used):
         tests = module.tests_of(results, function)
         assert tests, f"no suite test calls {function}()"
         for record in tests:
             if record["status"] != "passed":
-                if record["name"] in KNOWN_GAPS:
-                    still_known.add(record["name"])
-                else:
+                if record["name"] not in KNOWN_GAPS:
                     unexplained.append(f"{function}(): {record['name']} {record['expression']!r} {record.get('detail')}")
     assert not unexplained
-    assert still_known == set(KNOWN_GAPS), "a known gap now passes: remove it from KNOWN_GAPS"
+    failing = {r["name"] for r in results if r["status"] not in ("passed", "not run")}
+    assert set(KNOWN_GAPS) <= failing, "a known gap now passes: remove it from KNOWN_GAPS"
