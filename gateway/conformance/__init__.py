@@ -119,7 +119,7 @@ class ConformanceEngine:
 
     def _log_unchecked_bindings(self) -> None:
         missing = sorted({rule.value_set for tree in self.profiles.trees.values()
-                          for rule in ProfileSet._all_rules(tree)
+                          for rule in ProfileSet.all_rules(tree)
                           if rule.binding_strength == "required" and rule.value_set
                           and self._terminology.value_set(rule.value_set) is None})
         if missing:

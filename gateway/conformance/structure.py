@@ -197,11 +197,11 @@ class ProfileSet:
                 continue
             self.definitions[url] = definition
             self.trees[url] = self._compile(definition)
-            for rule in self._all_rules(self.trees[url]):
+            for rule in self.all_rules(self.trees[url]):
                 for type_ref in rule.types:
                     pending.extend(type_ref.profiles)
         for url in list(self.trees):
-            for rule in self._all_rules(self.trees[url]):
+            for rule in self.all_rules(self.trees[url]):
                 rule.is_choice = rule.name.endswith("[x]")
                 rule.fhirpath_name = rule.name[:-3] if rule.is_choice else rule.name
                 rule.always_check = rule.min > 0 or any(s.min > 0 for s in rule.slices)
@@ -290,12 +290,13 @@ class ProfileSet:
         return Invariant(key, severity, human, expression, compiled, None, baseline)
 
     @staticmethod
-    def _all_rules(rule: ElementRule):
+    def all_rules(rule: ElementRule):
+        """A rule and every rule below it (children and slices)."""
         yield rule
         for child in rule.children.values():
-            yield from ProfileSet._all_rules(child)
+            yield from ProfileSet.all_rules(child)
         for slice_rule in rule.slices:
-            yield from ProfileSet._all_rules(slice_rule)
+            yield from ProfileSet.all_rules(slice_rule)
 
     # ------------------------------------------------------------ slices
     def _link_slices(self, sliced: ElementRule) -> None:
