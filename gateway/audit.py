@@ -26,10 +26,25 @@ def submission_id(producer_id: str, bundle: dict) -> str:
     return hashlib.sha256(f"{producer_id}\n{canonical}".encode("utf-8")).hexdigest()
 
 
+def local_reference(entry) -> str | None:
+    """How to point at an entry so HAPI rewrites it to the created id.
+
+    HAPI substitutes ``urn:uuid:`` full URLs and ``Type/id`` references, but
+    takes an absolute ``http(s)`` full URL for an external reference.
+    """
+    if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
+        return None
+    full_url, resource = entry.get("fullUrl") or "", entry["resource"]
+    if full_url.startswith("urn:"):
+        return full_url
+    if resource.get("id") and resource.get("resourceType"):
+        return f"{resource['resourceType']}/{resource['id']}"
+    return full_url or None
+
+
 def add_provenance(bundle: dict, producer_id: str, submission: str) -> dict:
     """Append a Provenance naming the producer and pointing at every entry."""
-    targets = [{"reference": entry["fullUrl"]} for entry in bundle.get("entry") or []
-               if isinstance(entry, dict) and entry.get("fullUrl")]
+    targets = [{"reference": target} for target in map(local_reference, bundle.get("entry") or []) if target]
     provenance = {
         "resourceType": "Provenance",
         "meta": {"tag": [{"system": SUBMISSION_TAG_SYSTEM, "code": submission}]},

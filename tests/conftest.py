@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from dataclasses import replace
 
@@ -16,13 +17,17 @@ from tests.hapi_server import HapiServer
 IG_EXAMPLE_BUNDLE = "Bundle-ExampleTDDUIBundle"
 TEST_API_KEY = "test-producer-key-for-the-ig-example-organisation"
 IG_EXAMPLE_FINESS = "480787529"  # the IG example Organization: idNatSt 1480787529
+# Further facilities of the test producer, one per fresh bundle, so that no
+# test sees resources another test created (idempotent creates would match them).
+FRESH_FINESS = [f"9700{number:05d}" for number in range(500)]
+_fresh_numbers = itertools.count()
 
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     """The environment's settings, with one test producer allowed the IG example's FINESS."""
     producers = {"producers": [{"id": "test-dui", "api_key_sha256": [hash_api_key(TEST_API_KEY)],
-                                "finess": [IG_EXAMPLE_FINESS]}]}
+                                "finess": [IG_EXAMPLE_FINESS, *FRESH_FINESS]}]}
     return replace(Settings.from_env(), auth_required=True, producers_json=json.dumps(producers))
 
 
@@ -65,3 +70,27 @@ def gateway(gateway_app, running_hapi):
 def ig_example_bundle(packages, settings) -> dict:
     """A fresh copy of the IG's example bundle, as published."""
     return copy.deepcopy(packages.package(settings.implementation_guide).examples[IG_EXAMPLE_BUNDLE])
+
+
+def as_submitted(bundle: dict) -> dict:
+    """The IG example names profiles in request.url; a FHIR server wants resource types."""
+    for entry in bundle["entry"]:
+        entry["request"]["url"] = entry["resource"]["resourceType"]
+    return bundle
+
+
+@pytest.fixture()
+def fresh_bundle(ig_example_bundle) -> dict:
+    """The IG example with request.url set to types and business identifiers no other test uses."""
+    number = next(_fresh_numbers)
+    bundle = as_submitted(ig_example_bundle)
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        for identifier in resource.get("identifier", []):
+            if resource["resourceType"] == "Organization":
+                identifier["value"] = "1" + FRESH_FINESS[number]
+            elif resource["resourceType"] == "Patient":
+                identifier["value"] = identifier["value"][:-5] + f"{number:05d}"
+            else:
+                identifier["value"] += f"-{number}"
+    return bundle

@@ -64,8 +64,9 @@ class HapiServer:
         return self.process is not None and self.process.poll() is None
 
     def count(self, resource_type: str, **params) -> int:
-        answer = requests.get(f"{self.base_url}/{resource_type}",
-                              params={"_summary": "count", **params}, timeout=60)
+        # no-cache: HAPI reuses search results for a minute, which would hide a change.
+        answer = requests.get(f"{self.base_url}/{resource_type}", params={"_summary": "count", **params},
+                              headers={"Cache-Control": "no-cache"}, timeout=60)
         answer.raise_for_status()
         return answer.json()["total"]
 

@@ -43,10 +43,18 @@ def test_provenance_names_the_producer_targets_every_entry_and_is_itself_conditi
     provenance_entry = bundle["entry"][-1]
     provenance = provenance_entry["resource"]
     assert provenance["resourceType"] == "Provenance"
-    assert [t["reference"] for t in provenance["target"]] == [e["fullUrl"] for e in ig_example_bundle["entry"]]
+    assert [t["reference"] for t in provenance["target"]] == [
+        f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in ig_example_bundle["entry"]]
     assert provenance["agent"][0]["who"]["identifier"]["value"] == "acme"
     assert provenance["meta"]["tag"][0]["code"] == submission
     assert provenance_entry["request"]["ifNoneExist"].endswith(submission)
+
+
+def test_provenance_points_at_urn_uuid_entries_by_their_full_url():
+    bundle = {"entry": [{"fullUrl": "urn:uuid:0f8d7a3e-5b1c-4c7e-9a51-2d3c4b5a6f70",
+                         "resource": {"resourceType": "Patient", "id": "p"}}]}
+    provenance = audit.add_provenance(bundle, "acme", "0" * 64)["entry"][-1]["resource"]
+    assert provenance["target"] == [{"reference": "urn:uuid:0f8d7a3e-5b1c-4c7e-9a51-2d3c4b5a6f70"}]
 
 
 def test_submission_id_is_stable_for_a_resend_and_differs_per_producer_and_content(ig_example_bundle):

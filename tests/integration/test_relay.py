@@ -1,0 +1,64 @@
+"""The gateway in front of a real HAPI server: create, refuse, relay."""
+from __future__ import annotations
+
+import json
+
+import requests
+
+FHIR_JSON = "application/fhir+json"
+STORED_TYPES = ("Patient", "Organization", "Encounter")
+
+
+def post(gateway, bundle: dict):
+    return gateway.post("/", data=json.dumps(bundle), content_type=FHIR_JSON)
+
+
+def errors(outcome: dict) -> list[str]:
+    return [issue.get("diagnostics") for issue in outcome["issue"] if issue["severity"] in ("error", "fatal")]
+
+
+def counts(hapi) -> dict:
+    return {resource_type: hapi.count(resource_type) for resource_type in STORED_TYPES}
+
+
+def test_ig_example_is_created_with_ids_versions_and_links(gateway, hapi, fresh_bundle):
+    response = post(gateway, fresh_bundle)
+
+    assert response.status_code == 201, response.get_data(as_text=True)
+    answer = response.get_json()
+    assert answer["resourceType"] == "Bundle" and answer["type"] == "transaction-response"
+    created = {entry["resource"]["resourceType"]: entry["resource"] for entry in answer["entry"]}
+    assert sorted(created) == sorted(STORED_TYPES + ("Provenance",))
+    for entry in answer["entry"]:
+        resource = entry["resource"]
+        assert resource["id"] and resource["meta"]["versionId"] and resource["meta"]["lastUpdated"]
+        assert entry["response"]["status"].startswith("201")
+        stored = requests.get(f"{hapi.base_url}/{resource['resourceType']}/{resource['id']}", timeout=30)
+        assert stored.status_code == 200
+        assert stored.json()["meta"]["versionId"] == resource["meta"]["versionId"]
+    encounter = created["Encounter"]
+    assert encounter["subject"]["reference"] == f"Patient/{created['Patient']['id']}"
+    assert encounter["serviceProvider"]["reference"] == f"Organization/{created['Organization']['id']}"
+    audit_trail = created["Provenance"]
+    assert audit_trail["agent"][0]["who"]["identifier"]["value"] == "test-dui"
+    assert sorted(target["reference"] for target in audit_trail["target"]) == sorted(
+        f"{kind}/{created[kind]['id']}" for kind in STORED_TYPES)
+
+
+def test_hapi_refusal_is_relayed_verbatim_and_nothing_is_stored(gateway, hapi, fresh_bundle):
+    bundle = fresh_bundle
+    encounter = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Encounter")
+    del encounter["subject"]
+    before = counts(hapi)
+
+    response = post(gateway, bundle)
+    direct = requests.post(f"{hapi.base_url}/", data=json.dumps(bundle),
+                           headers={"Content-Type": FHIR_JSON, "Prefer": "return=representation"}, timeout=120)
+
+    assert response.status_code == direct.status_code == 422
+    outcome = response.get_json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    # The gateway adds its audit Provenance, which may add HAPI warnings; the errors must be HAPI's own.
+    assert errors(outcome) == errors(direct.json())
+    assert any("Encounter.subject" in issue for issue in errors(outcome))
+    assert counts(hapi) == before
