@@ -1,7 +1,8 @@
 """Flask application factory: wires the stages in their one direction of flow.
 
-request -> intake (parse) -> conformance (TDDUI checks) -> hapi (forward)
--> relay (answer). Every refusal on the way is a ``Rejected`` carrying its
+request -> intake (parse and limits) -> auth -> conformance (normalise, then
+the TDDUI checks) -> idempotency and audit (the request mutation) -> hapi
+(forward) -> relay (answer). Every refusal on the way is a ``Rejected`` carrying its
 status and issues, rendered by ``outcome`` alone.
 """
 from __future__ import annotations
@@ -20,10 +21,10 @@ from gateway import audit, idempotency, intake, relay
 from gateway.auth import Authenticator, ProducerRegistry, authorise
 from gateway.capability import gateway_capability_statement
 from gateway.config import ConfigurationError, Settings
+from gateway.conformance import ConformanceEngine
 from gateway.hapi import HapiClient
 from gateway.intake import Rejected
 from gateway.outcome import Issue, operation_outcome, preferred_language, single
-from gateway.packages import PackageSet
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -65,8 +66,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    packages = PackageSet.from_directory(settings.package_dir, [settings.implementation_guide])
-    capability = gateway_capability_statement(packages, settings.implementation_guide, software_version())
+    engine = ConformanceEngine.load(settings)
+    capability = gateway_capability_statement(engine.packages, settings.implementation_guide, software_version())
     limits = intake.Limits(settings.max_body_bytes, settings.max_entries, settings.max_json_depth)
     authenticator = build_authenticator(settings)
     hapi = HapiClient(settings.hapi_base_url, settings.hapi_connect_timeout, settings.hapi_read_timeout,
@@ -95,9 +96,13 @@ def create_app(settings: Settings | None = None) -> Flask:
                 producer_id = producer.id
                 authorise(producer, bundle)
             producer_id = producer_id or audit.ANONYMOUS
-            submission = audit.submission_id(producer_id, bundle)
+            verdict = engine.judge(bundle)
+            issues = verdict.issues
+            if not verdict.accepted:
+                raise Rejected(422, issues)
+            submission = audit.submission_id(producer_id, verdict.bundle)
             status, body, content_type = relay.relay(
-                hapi.post_transaction(prepare_for_hapi(bundle, producer_id, submission)))
+                hapi.post_transaction(prepare_for_hapi(verdict.bundle, producer_id, submission)))
         except Rejected as refusal:
             audit.log_submission(request_id, producer_id, refusal.status, len(refusal.issues), submission)
             return outcome_response(refusal.status, refusal.issues)

@@ -54,7 +54,7 @@ class ConformanceEngine:
     """Built once per process; ``judge`` is then pure and re-entrant."""
 
     def __init__(self, packages: PackageSet, ig_package_id: str):
-        self._packages = packages
+        self.packages = packages
         ig = packages.package(ig_package_id)
         bundles = [r for r in ig.resources if r.get("resourceType") == "StructureDefinition"
                    and r.get("type") == "Bundle" and r.get("derivation") == "constraint"]
@@ -140,7 +140,7 @@ class ConformanceEngine:
 
     # ------------------------------------------------------------ per request
     def _is_known_profile(self, url: str) -> bool:
-        definition = self._packages.get(url)
+        definition = self.packages.get(url)
         return bool(definition and definition.get("resourceType") == "StructureDefinition")
 
     def _has_ins(self, resource: dict) -> bool:

@@ -13,6 +13,10 @@ def post(gateway, bundle: dict):
     return gateway.post("/", data=json.dumps(bundle), content_type=FHIR_JSON)
 
 
+def encounter_of(bundle: dict) -> dict:
+    return next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Encounter")
+
+
 def errors(outcome: dict) -> list[str]:
     return [issue.get("diagnostics") for issue in outcome["issue"] if issue["severity"] in ("error", "fatal")]
 
@@ -45,14 +49,27 @@ def test_ig_example_is_created_with_ids_versions_and_links(gateway, hapi, fresh_
         f"{kind}/{created[kind]['id']}" for kind in STORED_TYPES)
 
 
-def test_hapi_refusal_is_relayed_verbatim_and_nothing_is_stored(gateway, hapi, fresh_bundle):
-    bundle = fresh_bundle
-    encounter = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Encounter")
-    del encounter["subject"]
+def test_gateway_refusal_names_the_element_and_nothing_reaches_hapi(gateway, hapi, fresh_bundle):
+    del encounter_of(fresh_bundle)["subject"]
     before = counts(hapi)
 
-    response = post(gateway, bundle)
-    direct = requests.post(f"{hapi.base_url}/", data=json.dumps(bundle),
+    response = post(gateway, fresh_bundle)
+
+    assert response.status_code == 422
+    issues = response.get_json()["issue"]
+    assert any(issue["severity"] == "error" and issue["code"] == "required"
+               and issue.get("expression") == ["Bundle.entry[2].resource.subject"] for issue in issues)
+    assert counts(hapi) == before
+
+
+def test_hapi_refusal_is_relayed_verbatim_and_nothing_is_stored(gateway, hapi, fresh_bundle):
+    # An Encounter.status outside R4's encounter-status ValueSet: that ValueSet is
+    # not in the TDDUI packages, so the gateway leaves the binding to HAPI.
+    encounter_of(fresh_bundle)["status"] = "done"
+    before = counts(hapi)
+
+    response = post(gateway, fresh_bundle)
+    direct = requests.post(f"{hapi.base_url}/", data=json.dumps(fresh_bundle),
                            headers={"Content-Type": FHIR_JSON, "Prefer": "return=representation"}, timeout=120)
 
     assert response.status_code == direct.status_code == 422
@@ -60,5 +77,5 @@ def test_hapi_refusal_is_relayed_verbatim_and_nothing_is_stored(gateway, hapi, f
     assert outcome["resourceType"] == "OperationOutcome"
     # The gateway adds its audit Provenance, which may add HAPI warnings; the errors must be HAPI's own.
     assert errors(outcome) == errors(direct.json())
-    assert any("Encounter.subject" in issue for issue in errors(outcome))
+    assert any("encounter-status#done" in diagnostics for diagnostics in errors(outcome))
     assert counts(hapi) == before
