@@ -20,6 +20,7 @@ from gateway.intake import Rejected
 from gateway.outcome import single
 
 ID_NAT_STRUCT_SYSTEM = "urn:oid:1.2.250.1.71.4.2.2"
+FINESS_SYSTEM = "https://finess.esante.gouv.fr"  # FR Core Organization.identifier:finess
 FINESS_PREFIX = "1"  # idNatSt = "1" + FINESS number (ANS nomenclature)
 
 
@@ -28,9 +29,11 @@ class Producer:
     id: str
     finess: frozenset[str]
 
-    def may_submit_for(self, id_nat_st: str) -> bool:
-        bare = id_nat_st[len(FINESS_PREFIX):] if id_nat_st.startswith(FINESS_PREFIX) else None
-        return id_nat_st in self.finess or bare in self.finess
+    def may_submit_for(self, system: str, value: str) -> bool:
+        """idNatSt counts only as "1" + FINESS (other prefixes are ADELI, SIREN...)."""
+        if system == ID_NAT_STRUCT_SYSTEM:
+            return value.startswith(FINESS_PREFIX) and value[len(FINESS_PREFIX):] in self.finess
+        return system == FINESS_SYSTEM and value in self.finess
 
 
 def hash_api_key(key: str) -> str:
@@ -111,16 +114,16 @@ def authorise(producer: Producer, bundle: dict) -> None:
         if not isinstance(resource, dict) or resource.get("resourceType") != "Organization":
             continue
         organisations += 1
-        identifiers = [i.get("value") for i in resource.get("identifier") or []
-                       if isinstance(i, dict) and i.get("system") == ID_NAT_STRUCT_SYSTEM
+        identifiers = [(i["system"], i["value"]) for i in resource.get("identifier") or []
+                       if isinstance(i, dict) and i.get("system") in (ID_NAT_STRUCT_SYSTEM, FINESS_SYSTEM)
                        and isinstance(i.get("value"), str)]
-        if not any(producer.may_submit_for(value) for value in identifiers):
+        if not any(producer.may_submit_for(system, value) for system, value in identifiers):
             refused.append(single(
                 "error", "forbidden",
                 f"Le producteur {producer.id} n'est pas habilité pour l'entité juridique "
-                f"{', '.join(identifiers) or '(sans idNatSt)'}.",
+                f"{', '.join(value for _, value in identifiers) or '(sans idNatSt ni FINESS)'}.",
                 f"Producer {producer.id} may not submit for the legal entity "
-                f"{', '.join(identifiers) or '(no idNatSt)'}.",
+                f"{', '.join(value for _, value in identifiers) or '(no idNatSt nor FINESS)'}.",
                 rule="gateway-finess-scope", expression=f"Bundle.entry[{index}].resource.identifier"))
     if not organisations:
         refused.append(single(

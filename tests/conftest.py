@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from gateway.app import create_app
-from gateway.auth import hash_api_key
+from gateway.auth import FINESS_SYSTEM, hash_api_key
 from gateway.config import Settings
 from gateway.packages import PackageSet
 from tests.hapi_server import HapiServer
@@ -79,18 +79,26 @@ def as_submitted(bundle: dict) -> dict:
     return bundle
 
 
+def freshen(bundle: dict) -> dict:
+    """Give the bundle's business identifiers values no other test uses (in place)."""
+    number = next(_fresh_numbers)
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") or {}
+        for identifier in resource.get("identifier") or []:
+            value = identifier.get("value")
+            if not isinstance(value, str):
+                continue
+            if resource.get("resourceType") == "Organization":
+                finess = FRESH_FINESS[number]
+                identifier["value"] = finess if identifier.get("system") == FINESS_SYSTEM else "1" + finess
+            elif resource.get("resourceType") == "Patient":
+                identifier["value"] = value[:-5] + f"{number:05d}"
+            else:
+                identifier["value"] = f"{value}-{number}"
+    return bundle
+
+
 @pytest.fixture()
 def fresh_bundle(ig_example_bundle) -> dict:
     """The IG example with request.url set to types and business identifiers no other test uses."""
-    number = next(_fresh_numbers)
-    bundle = as_submitted(ig_example_bundle)
-    for entry in bundle["entry"]:
-        resource = entry["resource"]
-        for identifier in resource.get("identifier", []):
-            if resource["resourceType"] == "Organization":
-                identifier["value"] = "1" + FRESH_FINESS[number]
-            elif resource["resourceType"] == "Patient":
-                identifier["value"] = identifier["value"][:-5] + f"{number:05d}"
-            else:
-                identifier["value"] += f"-{number}"
-    return bundle
+    return freshen(as_submitted(ig_example_bundle))

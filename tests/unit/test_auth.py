@@ -88,3 +88,12 @@ def test_public_endpoints_need_no_credentials(client):
 def test_required_auth_without_producers_stops_start_up(settings):
     with pytest.raises(ConfigurationError, match="no producer is configured"):
         create_app(replace(settings, producers_json=None, producers_file=None))
+
+
+def test_id_nat_st_with_another_prefix_is_not_taken_for_a_finess():
+    from gateway.auth import FINESS_SYSTEM, ID_NAT_STRUCT_SYSTEM, Producer
+    producer = Producer("acme", frozenset({"480787529"}))
+    assert producer.may_submit_for(ID_NAT_STRUCT_SYSTEM, "1480787529")
+    assert producer.may_submit_for(FINESS_SYSTEM, "480787529")
+    assert not producer.may_submit_for(ID_NAT_STRUCT_SYSTEM, "480787529")  # prefix 4: an RPPS rank
+    assert not producer.may_submit_for(FINESS_SYSTEM, "1480787529")
