@@ -22,9 +22,15 @@ setup_python() {
 }
 
 build_hapi() {
-    if [ -f "$HAPI_JAR" ] && [ -z "$(find "$ROOT/hapi-server/pom.xml" "$ROOT/hapi-server/src" -newer "$HAPI_JAR" -print -quit)" ]; then
+    # The jar's own timestamp is fixed (reproducible build), so a stamp file
+    # records when it was built. Rebuilding replaces the jar under any HAPI
+    # still running from it, so it happens only when the sources changed.
+    local stamp="$ROOT/hapi-server/target/.built"
+    if [ -f "$HAPI_JAR" ] && [ -f "$stamp" ] \
+        && [ -z "$(find "$ROOT/hapi-server/pom.xml" "$ROOT/hapi-server/src" -newer "$stamp" -print -quit)" ]; then
         return
     fi
     echo "==> building the HAPI FHIR launcher with Maven (first time: several minutes)"
     mvn -q -B -f "$ROOT/hapi-server/pom.xml" package -DskipTests
+    touch "$stamp"
 }

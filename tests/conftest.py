@@ -1,9 +1,15 @@
-"""Shared fixtures: one real HAPI server per session, the gateway in front of it."""
+"""Shared fixtures: real HAPI servers started once per session, the gateway in front.
+
+HAPI runs on its embedded H2 database; modules marked with
+``@pytest.mark.parametrize("backend", BACKENDS, indirect=True)`` also run on
+a real PostgreSQL server (the production database path).
+"""
 from __future__ import annotations
 
 import copy
 import itertools
 import json
+import os
 from dataclasses import replace
 
 import pytest
@@ -13,6 +19,7 @@ from gateway.auth import FINESS_SYSTEM, hash_api_key
 from gateway.config import Settings
 from gateway.packages import PackageSet
 from tests.hapi_server import HapiServer
+from tests.postgres_server import PostgresServer, postgres_bin_dir
 
 IG_EXAMPLE_BUNDLE = "Bundle-ExampleTDDUIBundle"
 TEST_API_KEY = "test-producer-key-for-the-ig-example-organisation"
@@ -21,6 +28,8 @@ IG_EXAMPLE_FINESS = "480787529"  # the IG example Organization: idNatSt 14807875
 # test sees resources another test created (idempotent creates would match them).
 FRESH_FINESS = [f"9700{number:05d}" for number in range(500)]
 _fresh_numbers = itertools.count()
+BACKENDS = ["h2", "postgresql"]
+POSTGRES_DIALECT = "ca.uhn.fhir.jpa.model.dialect.HapiFhirPostgresDialect"
 
 
 @pytest.fixture(scope="session")
@@ -36,13 +45,64 @@ def packages(settings) -> PackageSet:
     return PackageSet.from_directory(settings.package_dir, [settings.implementation_guide])
 
 
+class HapiServers:
+    """One HAPI per database backend, started on first use, stopped at the end."""
+
+    def __init__(self, tmp_path_factory):
+        self.tmp_path_factory = tmp_path_factory
+        self.servers: dict[str, HapiServer] = {}
+        self.postgres: PostgresServer | None = None
+        self.apps: dict[str, object] = {}
+
+    def get(self, backend: str) -> HapiServer:
+        if backend not in self.servers:
+            workdir = self.tmp_path_factory.mktemp(f"hapi-{backend}")
+            server = HapiServer(workdir, **self._database(backend))
+            server.start()
+            print(f"\nHAPI on {backend} ready in {server.last_start_seconds:.1f} s at {server.base_url}")
+            self.servers[backend] = server
+        return self.servers[backend]
+
+    def _database(self, backend: str) -> dict:
+        if backend == "h2":
+            return {}
+        if postgres_bin_dir() is None:
+            message = "PostgreSQL server binaries are not installed (apt-get install postgresql)"
+            if os.environ.get("TDDUI_REQUIRE_POSTGRES"):
+                pytest.fail(message)
+            pytest.skip(message)
+        self.postgres = PostgresServer()
+        self.postgres.start()
+        return {"datasource_url": self.postgres.jdbc_url, "extra_env": {
+            "SPRING_DATASOURCE_USERNAME": self.postgres.user,
+            "SPRING_DATASOURCE_PASSWORD": self.postgres.password,
+            "SPRING_DATASOURCE_DRIVER_CLASS_NAME": "org.postgresql.Driver",
+            "SPRING_JPA_PROPERTIES_HIBERNATE_DIALECT": POSTGRES_DIALECT,
+        }}
+
+    def stop_all(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+        if self.postgres:
+            self.postgres.stop()
+
+
 @pytest.fixture(scope="session")
-def hapi(tmp_path_factory) -> HapiServer:
-    server = HapiServer(tmp_path_factory.mktemp("hapi"))
-    server.start()
-    print(f"\nHAPI ready in {server.last_start_seconds:.1f} s at {server.base_url}")
-    yield server
-    server.stop()
+def hapi_servers(tmp_path_factory):
+    servers = HapiServers(tmp_path_factory)
+    yield servers
+    servers.stop_all()
+
+
+@pytest.fixture(scope="session")
+def backend(request) -> str:
+    """The database behind HAPI: H2 unless a module parametrizes it."""
+    return getattr(request, "param", "h2")
+
+
+@pytest.fixture(scope="session")
+def hapi(hapi_servers, backend) -> HapiServer:
+    return hapi_servers.get(backend)
 
 
 @pytest.fixture()
@@ -54,8 +114,11 @@ def running_hapi(hapi) -> HapiServer:
 
 
 @pytest.fixture(scope="session")
-def gateway_app(settings, hapi):
-    return create_app(replace(settings, hapi_base_url=hapi.base_url))
+def gateway_app(settings, hapi, hapi_servers):
+    """One gateway per HAPI server (the engine is compiled once for each)."""
+    if hapi.base_url not in hapi_servers.apps:
+        hapi_servers.apps[hapi.base_url] = create_app(replace(settings, hapi_base_url=hapi.base_url))
+    return hapi_servers.apps[hapi.base_url]
 
 
 @pytest.fixture()

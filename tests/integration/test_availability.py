@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import requests
 
+from tests.conftest import BACKENDS
+
+# The foundation's end-to-end tests run on both databases HAPI supports here.
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 
 def test_metadata_and_health_are_served(gateway):

@@ -3,10 +3,17 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import requests
+
+from tests.conftest import BACKENDS
 
 FHIR_JSON = "application/fhir+json"
 STORED_TYPES = ("Patient", "Organization", "Encounter")
+
+
+# The foundation's end-to-end tests run on both databases HAPI supports here.
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 
 def post(gateway, bundle: dict):

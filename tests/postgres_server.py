@@ -1,0 +1,73 @@
+"""A throw-away PostgreSQL server from the Debian binaries, for the production-database path.
+
+The cluster lives in a temporary directory and listens on a free loopback
+port. initdb refuses to run as root, so as root the server runs as the
+``postgres`` system user.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.hapi_server import free_port
+
+
+def postgres_bin_dir() -> Path | None:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(candidates[-1]).parent if candidates else None
+
+
+class PostgresServer:
+    """initdb, start, create a database, stop."""
+
+    database = "hapi"
+    user = "hapi"
+    password = "hapi-test-password"
+
+    def __init__(self):
+        self.bin = postgres_bin_dir()
+        if self.bin is None:
+            raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
+        # Not under pytest's temporary root: that one is private to root (0700).
+        self.workdir = Path(tempfile.mkdtemp(prefix="tddui-postgres-"))
+        self.data = self.workdir / "pgdata"
+        self.port = free_port()
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    @property
+    def jdbc_url(self) -> str:
+        return f"jdbc:postgresql://127.0.0.1:{self.port}/{self.database}"
+
+    def _run(self, *command: str) -> None:
+        subprocess.run([*self.as_user, *command], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        if self.as_user:
+            shutil.chown(self.workdir, "postgres")
+        password_file = self.workdir / "superuser-password"
+        password_file.write_text(self.password)
+        if self.as_user:
+            shutil.chown(password_file, "postgres")
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", self.user, "-A", "scram-sha-256",
+                  "--pwfile", str(password_file), "-E", "UTF8", "--no-instructions")
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.workdir / "postgres.log"),
+                  "-o", f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1", "-w", "start")
+        environment = dict(os.environ, PGPASSWORD=self.password)
+        for _ in range(30):
+            created = subprocess.run([str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
+                                      "-U", self.user, self.database], env=environment, capture_output=True)
+            if created.returncode == 0:
+                return
+            time.sleep(1)
+        raise RuntimeError(f"could not create database: {created.stderr.decode(errors='replace')}")
+
+    def stop(self) -> None:
+        if self.data.exists():
+            subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "stop"],
+                           capture_output=True, timeout=120)
+        shutil.rmtree(self.workdir, ignore_errors=True)
