@@ -1,0 +1,120 @@
+"""The docker compose stack, checked statically (no Docker engine here) and, where
+a Docker engine answers, brought up for real with testcontainers."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import urllib.parse
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "compose.yaml"
+PINNED_TAG = re.compile(r"^[\w./-]+:v?\d+(\.\d+)+[\w.-]*$")
+
+
+@pytest.fixture(scope="module")
+def stack() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+@pytest.fixture(scope="module")
+def services(stack) -> dict:
+    return stack["services"]
+
+
+def launcher_hapi_version() -> str:
+    return re.search(r"<hapi\.fhir\.version>([^<]+)</hapi\.fhir\.version>",
+                     (ROOT / "hapi-server" / "pom.xml").read_text()).group(1)
+
+
+def test_the_stack_has_its_three_services(services):
+    assert set(services) == {"db", "hapi", "gateway"}
+
+
+def test_every_image_is_pinned_to_a_version(services):
+    images = [services["db"]["image"], services["hapi"]["image"], services["gateway"]["image"]]
+    images += re.findall(r"^FROM\s+(\S+)", (ROOT / "docker" / "hapi.Dockerfile").read_text(), re.M)
+    images += re.findall(r"^FROM\s+(\S+)", (ROOT / "docker" / "Dockerfile").read_text(), re.M)
+    unpinned = [image for image in images if not PINNED_TAG.match(image) or image.endswith(":latest")]
+    assert not unpinned, unpinned
+
+
+def test_gateway_image_carries_the_project_version(services):
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    assert services["gateway"]["image"] == f"tddui-gateway:{version}"
+
+
+def test_hapi_runs_the_official_image_of_the_launchers_version(services):
+    official = re.search(r"^FROM\s+(hapiproject/hapi:\S+)", (ROOT / "docker" / "hapi.Dockerfile").read_text(), re.M)
+    assert official and official.group(1).startswith(f"hapiproject/hapi:v{launcher_hapi_version()}-")
+    assert services["hapi"]["image"].endswith(f":v{launcher_hapi_version()}-1")
+
+
+def test_hapi_reads_the_shared_configuration_and_the_mounted_packages(services):
+    hapi = services["hapi"]
+    assert "./hapi-config/application.yaml:/app/config/application.yaml:ro" in hapi["volumes"]
+    assert any(volume.endswith(":/app/packages:ro") for volume in hapi["volumes"])
+    assert hapi["environment"]["FHIR_PACKAGE_DIR"] == "/app/packages"
+    packages = yaml.safe_load((ROOT / "hapi-config" / "application.yaml").read_text())
+    urls = [ig["packageUrl"] for ig in packages["hapi"]["fhir"]["implementationguides"].values()]
+    assert urls and all(url.startswith("file://${FHIR_PACKAGE_DIR") for url in urls)
+
+
+def test_hapi_uses_postgresql_with_hapis_dialect(services):
+    environment = services["hapi"]["environment"]
+    assert environment["SPRING_DATASOURCE_URL"].startswith("jdbc:postgresql://db:")
+    assert environment["SPRING_JPA_PROPERTIES_HIBERNATE_DIALECT"] == \
+        "ca.uhn.fhir.jpa.model.dialect.HapiFhirPostgresDialect"
+    assert services["hapi"]["depends_on"]["db"]["condition"] == "service_healthy"
+
+
+def test_every_service_has_a_healthcheck(services):
+    assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
+    assert "HapiReady" in services["hapi"]["healthcheck"]["test"]
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    assert re.search(r"^HEALTHCHECK .*\n?.*/readyz", dockerfile, re.M)
+
+
+def test_the_database_keeps_its_data_in_a_named_volume(stack, services):
+    volume = services["db"]["volumes"][0].split(":")[0]
+    assert volume in stack["volumes"]
+
+
+def test_producers_reach_only_the_gateway(stack, services):
+    assert stack["networks"]["backend"]["internal"] is True
+    assert set(services["gateway"]["networks"]) == {"frontend", "backend"}
+    assert "frontend" not in services["hapi"]["networks"] and "frontend" not in services["db"]["networks"]
+    assert "ports" not in services["db"]
+    for published in services["hapi"]["ports"]:
+        assert published.startswith("127.0.0.1:"), published
+
+
+def test_gateway_waits_for_a_healthy_hapi_it_names_by_service(services):
+    gateway = services["gateway"]
+    assert gateway["depends_on"]["hapi"]["condition"] == "service_healthy"
+    assert urllib.parse.urlsplit(gateway["environment"]["HAPI_BASE_URL"]).hostname == "hapi"
+
+
+def test_gateway_image_is_slim_non_root_and_runs_gunicorn():
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:[\d.]+-slim", dockerfile, re.M)
+    user = re.findall(r"^USER\s+(\S+)", dockerfile, re.M)
+    assert user and user[-1] not in ("root", "0")
+    assert '"gunicorn"' in dockerfile and "gateway.gunicorn_conf" in dockerfile
+
+
+def test_docker_compose_config_accepts_the_file():
+    """Docker's own parser, when this machine's Docker CLI has the compose plugin."""
+    docker = shutil.which("docker")
+    if not docker or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
+        pytest.skip("the Docker CLI here has no compose plugin; the static checks above still ran")
+    result = subprocess.run([docker, "compose", "-f", str(COMPOSE), "--env-file",
+                             str(ROOT / "docker" / "tddui.env.example"), "config", "--format", "json"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert set(json.loads(result.stdout)["services"]) == {"db", "hapi", "gateway"}
