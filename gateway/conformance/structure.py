@@ -50,12 +50,14 @@ class Invariant:
     human: str
     expression: str
     compiled: CompiledExpression | None = None
-    python: Callable[[Any], bool] | None = None
+    python: Callable[[Any], bool | None] | None = None   # twin; None from it defers to ``compiled``
     result_when_roots_absent: bool | None = None
 
     def holds(self, element, node_factory, resource: dict) -> bool:
         if self.python is not None:
-            return self.python(element)
+            decided = self.python(element)
+            if decided is not None:
+                return decided
         roots = self.compiled.roots
         if roots is not None and not _mentions(element, roots):
             return self.result_when_roots_absent
@@ -269,16 +271,13 @@ class ProfileSet:
         )
 
     def invariant(self, constraint: dict, where: str, types: tuple[TypeRef, ...]) -> Invariant:
-        """Compile one ElementDefinition.constraint (Python for the few keys in
-        PYTHON_INVARIANTS, FHIRPath otherwise)."""
+        """Compile one ElementDefinition.constraint to FHIRPath, with its Python
+        twin from PYTHON_INVARIANTS when there is one."""
         key, expression = constraint.get("key", "?"), constraint.get("expression")
         severity = "warning" if constraint.get("severity") == "warning" else "error"
         human = constraint.get("human", "")
         if not expression:
             raise EngineStartupError(f"{where}: constraint {key} has no FHIRPath expression")
-        python = PYTHON_INVARIANTS.get((key, expression))
-        if python is not None:
-            return Invariant(key, severity, human, expression, python=python)
         compiled = self._fhirpath.compile(expression, f"{where} constraint {key}")
         baseline = None
         if compiled.roots is not None:
@@ -287,7 +286,7 @@ class ProfileSet:
                 baseline = is_true(compiled(typed_node({}, type_name), {}))
             except Exception as exc:  # noqa: BLE001 - smoke run of the compiled form
                 raise EngineStartupError(f"{where} constraint {key}: fails on an empty element: {exc}") from exc
-        return Invariant(key, severity, human, expression, compiled, None, baseline)
+        return Invariant(key, severity, human, expression, compiled, PYTHON_INVARIANTS.get((key, expression)), baseline)
 
     @staticmethod
     def all_rules(rule: ElementRule):
