@@ -29,13 +29,15 @@ import ca.uhn.fhir.validation.IValidatorModule;
 import ca.uhn.fhir.validation.ResultSeverityEnum;
 import jakarta.persistence.EntityManagerFactory;
 import org.apache.commons.lang3.StringUtils;
-import org.hl7.fhir.common.hapi.validation.support.UnknownCodeSystemWarningValidationSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.NoSuchBeanDefinitionException;
 import org.springframework.beans.factory.config.ConfigurableListableBeanFactory;
 import org.springframework.boot.autoconfigure.orm.jpa.JpaProperties;
 import org.springframework.boot.web.servlet.ServletRegistrationBean;
+import org.springframework.context.ApplicationContext;
 import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.ComponentScan;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.context.annotation.Primary;
 import org.springframework.core.env.Environment;
@@ -52,6 +54,9 @@ import java.util.Properties;
  * and the RestfulServer itself.
  */
 @Configuration
+// Same extension point as the official starter (StarterJpaConfig): extra packages to component-scan.
+// When the property is empty, Spring scans this class's own package, which is scanned anyway.
+@ComponentScan(basePackages = {"${hapi.fhir.custom-bean-packages:}"})
 public class FhirServerConfig {
 
 	private static final Logger ourLog = LoggerFactory.getLogger(FhirServerConfig.class);
@@ -162,7 +167,6 @@ public class FhirServerConfig {
 	public RestfulServer restfulServer(
 			IFhirSystemDao<?, ?> theSystemDao,
 			HapiFhirProperties theProps,
-			TdduiProperties theTdduiProps,
 			ResourceProviderFactory theResourceProviderFactory,
 			IJpaSystemProvider theSystemProvider,
 			JpaStorageSettings theStorageSettings,
@@ -171,7 +175,7 @@ public class FhirServerConfig {
 			DatabaseBackedPagingProvider thePagingProvider,
 			ValueSetOperationProvider theValueSetOperationProvider,
 			IValidatorModule theInstanceValidator,
-			UnknownCodeSystemWarningValidationSupport theUnknownCodeSystemSupport) {
+			ApplicationContext theAppContext) {
 		FhirContext ctx = theSystemDao.getContext();
 		RestfulServer server = new RestfulServer(ctx);
 
@@ -202,31 +206,65 @@ public class FhirServerConfig {
 			server.setServerAddressStrategy(new IncomingRequestAddressStrategy());
 		}
 
-		// Unknown code systems: warning instead of HAPI's default error
-		theUnknownCodeSystemSupport.setNonExistentCodeSystemSeverity(
-				IValidationSupport.IssueSeverity.valueOf(theTdduiProps.getUnknownCodeSystemSeverity().toUpperCase(Locale.ROOT)));
-
-		IValidatorModule validatorModule = theInstanceValidator;
-		if (theTdduiProps.isTolerateKnownGaps()) {
-			validatorModule = new KnownGapsValidatorModule(
-					ctx, theInstanceValidator, theValidationSupport, theTdduiProps.getToleratedMissingCanonicals());
-			ourLog.info("Validation tolerates known package gaps; missing canonicals: {}",
-					theTdduiProps.getToleratedMissingCanonicals());
-		}
+		// HAPI's own validating interceptors, exactly as the official starter builds them (plain instance
+		// validator, no tolerance). The TDDUI tolerant request validation is a custom interceptor (below).
 		if (theProps.getValidation().isRequestsEnabled()) {
 			RequestValidatingInterceptor interceptor = new RequestValidatingInterceptor();
 			interceptor.setFailOnSeverity(ResultSeverityEnum.ERROR);
-			interceptor.setValidatorModules(List.of(validatorModule));
+			interceptor.setValidatorModules(List.of(theInstanceValidator));
 			server.registerInterceptor(interceptor);
-			ourLog.info("Request validation enabled (fail on ERROR)");
+			ourLog.info("HAPI request validation enabled (fail on ERROR, no tolerance of package gaps)");
 		}
 		if (theProps.getValidation().isResponsesEnabled()) {
 			ResponseValidatingInterceptor interceptor = new ResponseValidatingInterceptor();
 			interceptor.setFailOnSeverity(ResultSeverityEnum.ERROR);
-			interceptor.setValidatorModules(List.of(validatorModule));
+			interceptor.setValidatorModules(List.of(theInstanceValidator));
 			server.registerInterceptor(interceptor);
 		}
+
+		registerCustomInterceptors(server, theAppContext, theProps.getCustomInterceptorClasses());
 		return server;
+	}
+
+	/**
+	 * {@code hapi.fhir.custom-interceptor-classes}, with the official starter's semantics
+	 * (StarterJpaConfig#registerCustomInterceptors): each class is loaded by name; the Spring bean of
+	 * that type is used if there is one (see {@code hapi.fhir.custom-bean-packages} on this class),
+	 * otherwise the class is instantiated through its public no-argument constructor. Any failure
+	 * stops start-up.
+	 */
+	static void registerCustomInterceptors(
+			RestfulServer theServer, ApplicationContext theAppContext, List<String> theClassNames) {
+		if (theClassNames == null) {
+			return;
+		}
+		for (String className : theClassNames) {
+			if (StringUtils.isBlank(className)) {
+				continue;
+			}
+			Class<?> clazz;
+			try {
+				clazz = Class.forName(className.trim());
+			} catch (ClassNotFoundException e) {
+				throw new ConfigurationException("Interceptor class was not found on classpath: " + className, e);
+			}
+			Object interceptor = null;
+			try {
+				interceptor = theAppContext.getBean(clazz);
+				ourLog.info("registering custom interceptor as bean: {}", className);
+			} catch (NoSuchBeanDefinitionException e) {
+				// not a bean (or not a unique one): instantiated below, like the starter does
+			}
+			if (interceptor == null) {
+				try {
+					interceptor = clazz.getConstructor().newInstance();
+					ourLog.info("registering custom interceptor as pojo: {}", className);
+				} catch (Exception e) {
+					throw new ConfigurationException("Unable to instantiate interceptor class : " + className, e);
+				}
+			}
+			theServer.registerInterceptor(interceptor);
+		}
 	}
 
 	@Bean

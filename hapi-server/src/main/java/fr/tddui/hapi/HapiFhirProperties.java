@@ -48,6 +48,13 @@ public class HapiFhirProperties {
 
 	private Validation validation = new Validation();
 
+	/**
+	 * hapi.fhir.custom-interceptor-classes: fully qualified class names registered on the RestfulServer,
+	 * as in the official starter (Spring bean of that type if any, else a new instance). The companion
+	 * key hapi.fhir.custom-bean-packages is read by FhirServerConfig's @ComponentScan.
+	 */
+	private List<String> customInterceptorClasses = new ArrayList<>();
+
 	public static class Validation {
 		private boolean requestsEnabled = false;
 		private boolean responsesEnabled = false;
@@ -266,6 +273,14 @@ public class HapiFhirProperties {
 
 	public void setImplementationguides(Map<String, IgSpec> implementationguides) {
 		this.implementationguides = implementationguides;
+	}
+
+	public List<String> getCustomInterceptorClasses() {
+		return customInterceptorClasses;
+	}
+
+	public void setCustomInterceptorClasses(List<String> customInterceptorClasses) {
+		this.customInterceptorClasses = customInterceptorClasses;
 	}
 
 	public Validation getValidation() {

@@ -25,7 +25,7 @@ import org.springframework.context.annotation.Import;
  * Subscriptions, MDM, CR, IPS, CDS hooks, OpenAPI, Elasticsearch and the tester UI are left out.</p>
  */
 @SpringBootApplication(exclude = {ElasticsearchRestClientAutoConfiguration.class, ThymeleafAutoConfiguration.class})
-@EnableConfigurationProperties({HapiFhirProperties.class, TdduiProperties.class, JpaProperties.class})
+@EnableConfigurationProperties({HapiFhirProperties.class, JpaProperties.class})
 @Import({
 	ThreadPoolFactoryConfig.class,
 	JpaR4Config.class,

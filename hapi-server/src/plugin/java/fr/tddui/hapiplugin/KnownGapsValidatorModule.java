@@ -1,4 +1,4 @@
-package fr.tddui.hapi;
+package fr.tddui.hapiplugin;
 
 import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.context.support.IValidationSupport;

@@ -1,4 +1,4 @@
-package fr.tddui.hapi;
+package fr.tddui.hapiplugin;
 
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
@@ -6,10 +6,11 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Settings specific to this launcher ({@code tddui.hapi.*}); the official image ignores them.
+ * Settings of the TDDUI tolerant request validation ({@code tddui.hapi.*}), read by this plug-in
+ * both in the official hapiproject/hapi image and in our launcher (the starter itself ignores them).
  */
 @ConfigurationProperties(prefix = "tddui.hapi")
-public class TdduiProperties {
+public class TdduiValidationProperties {
 
 	/**
 	 * Severity for codes from code systems the server does not know

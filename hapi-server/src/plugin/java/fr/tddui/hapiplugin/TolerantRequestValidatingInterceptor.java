@@ -1,0 +1,62 @@
+package fr.tddui.hapiplugin;
+
+import ca.uhn.fhir.context.support.IValidationSupport;
+import ca.uhn.fhir.rest.server.interceptor.RequestValidatingInterceptor;
+import ca.uhn.fhir.validation.IValidatorModule;
+import ca.uhn.fhir.validation.ResultSeverityEnum;
+import org.hl7.fhir.common.hapi.validation.support.UnknownCodeSystemWarningValidationSupport;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.stereotype.Component;
+
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * HAPI's {@link RequestValidatingInterceptor} (fail on ERROR: HTTP 422 + OperationOutcome, nothing
+ * written), validating with the server's own instance validator wrapped in
+ * {@link KnownGapsValidatorModule}, so errors caused only by the known gaps of the offline FHIR
+ * packages become prefixed warnings.
+ *
+ * <p>Registration, identical in the official hapiproject/hapi image and in our launcher:</p>
+ * <pre>
+ * hapi.fhir.validation.requests_enabled: false      # not HAPI's strict one as well
+ * hapi.fhir.custom-bean-packages: fr.tddui.hapiplugin
+ * hapi.fhir.custom-interceptor-classes: fr.tddui.hapiplugin.TolerantRequestValidatingInterceptor
+ * </pre>
+ * The starter takes this bean from the Spring context (it has no no-argument constructor, so
+ * listing the class without the bean package fails start-up instead of running unvalidated).
+ */
+@Component
+public class TolerantRequestValidatingInterceptor extends RequestValidatingInterceptor {
+
+	private static final Logger ourLog = LoggerFactory.getLogger(TolerantRequestValidatingInterceptor.class);
+
+	public TolerantRequestValidatingInterceptor(
+			IValidatorModule theInstanceValidator,
+			IValidationSupport theValidationSupport,
+			ObjectProvider<UnknownCodeSystemWarningValidationSupport> theUnknownCodeSystemSupport,
+			TdduiValidationProperties theProps) {
+		// Codes from code systems the server does not know: HAPI's default is ERROR
+		IValidationSupport.IssueSeverity severity = IValidationSupport.IssueSeverity.valueOf(
+				theProps.getUnknownCodeSystemSeverity().trim().toUpperCase(Locale.ROOT));
+		UnknownCodeSystemWarningValidationSupport unknownCodeSystemSupport = theUnknownCodeSystemSupport.getIfAvailable();
+		if (unknownCodeSystemSupport != null) {
+			unknownCodeSystemSupport.setNonExistentCodeSystemSeverity(severity);
+		} else {
+			ourLog.warn("No UnknownCodeSystemWarningValidationSupport bean: tddui.hapi.unknown-code-system-severity ignored");
+		}
+
+		IValidatorModule module = theInstanceValidator;
+		if (theProps.isTolerateKnownGaps()) {
+			module = new KnownGapsValidatorModule(theValidationSupport.getFhirContext(), theInstanceValidator,
+					theValidationSupport, theProps.getToleratedMissingCanonicals());
+		}
+		setFailOnSeverity(ResultSeverityEnum.ERROR);
+		setValidatorModules(List.of(module));
+		ourLog.info("TDDUI request validation (fail on ERROR); unknown code systems: {}; known package gaps tolerated: {}{}",
+				severity, theProps.isTolerateKnownGaps(),
+				theProps.isTolerateKnownGaps() ? ", missing canonicals " + theProps.getToleratedMissingCanonicals() : "");
+	}
+}
