@@ -1,19 +1,24 @@
 """Stage 1: parse the request into a Bundle, within limits.
 
 Media types are checked from the headers (415, 406), the body size before it
-is read in full (413), then the JSON (400), its nesting depth (400) and the
-number of entries (413). Anything that is not a FHIR Bundle is refused with
+is read in full (413), then the JSON (400: UTF-8 text, as FHIR requires, with
+no unpaired surrogate escape), its nesting depth (400) and the number of
+entries (413). Anything that is not a FHIR Bundle is refused with
 400. Every refusal is a ``Rejected`` carrying its status and issues.
 """
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from gateway.outcome import Issue, single
 
 ACCEPTED_CONTENT_TYPES = ("application/fhir+json", "application/json")
 ACCEPTABLE_ANSWERS = ("application/fhir+json", "application/json", "application/*", "*/*")
+# A \uD800-\uDFFF escape: paired, it is one character; alone, a string that
+# cannot be written as UTF-8 (so neither echoed in an OperationOutcome nor sent to HAPI).
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class Rejected(Exception):
@@ -78,17 +83,20 @@ def _too_large(size: int | None, limits: Limits) -> Rejected:
 def parse_bundle(raw: bytes, limits: Limits = Limits()) -> dict:
     """Decode a JSON FHIR Bundle within ``limits`` or raise ``Rejected``."""
     try:
-        document = json.loads(raw)
+        text = raw.decode("utf-8-sig")
+        document = json.loads(text)
     except RecursionError:
         raise _too_deep(limits) from None
     except (UnicodeDecodeError, ValueError) as exc:
-        raise Rejected(400, [single(
-            "error", "structure",
-            f"Le corps de la requête n'est pas un JSON valide : {exc}",
-            f"The request body is not valid JSON: {exc}",
-            rule="gateway-json")]) from None
+        raise _not_json(str(exc), str(exc)) from None
     if nesting_depth(document, limits.max_depth) > limits.max_depth:
         raise _too_deep(limits)
+    if SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(document, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise _not_json("une chaîne contient un échappement \\uD800-\\uDFFF non apparié",
+                            "a string holds an unpaired \\uD800-\\uDFFF escape") from None
     if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
         raise Rejected(400, [single(
             "error", "structure",
@@ -109,6 +117,14 @@ def parse_bundle(raw: bytes, limits: Limits = Limits()) -> dict:
             f"The Bundle has {len(entries)} entries; the limit is {limits.max_entries}.",
             rule="gateway-entry-count", expression="Bundle.entry")])
     return document
+
+
+def _not_json(reason_fr: str, reason_en: str) -> Rejected:
+    return Rejected(400, [single(
+        "error", "structure",
+        f"Le corps de la requête n'est pas un JSON valide : {reason_fr}",
+        f"The request body is not valid JSON: {reason_en}",
+        rule="gateway-json")])
 
 
 def nesting_depth(document, give_up_above: int) -> int:

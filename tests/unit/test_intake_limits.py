@@ -86,9 +86,21 @@ def test_deep_nesting_is_400(client, depth):
     (b"[1, 2]", "gateway-fhir-resource"),
     (b'{"a": 1}', "gateway-fhir-resource"),
     (b'{"resourceType": "Patient"}', "gateway-bundle"),
+    ('{"resourceType": "Bundle"}'.encode("utf-16"), "gateway-json"),
+    (b'{"resourceType": "\\ud800Bundle"}', "gateway-json"),
+    (b'{"resourceType": "Patient", "text": "\\ud83d\\ude00"}', "gateway-bundle"),
 ])
 def test_not_a_bundle_is_400(client, body, rule):
     refusal(client.post("/", data=body, content_type="application/fhir+json"), 400, rule)
+
+
+def test_unpaired_surrogate_escape_in_a_valid_bundle_is_400_not_500(client, ig_example_bundle):
+    """Found by fuzzing: such a string cannot be encoded as UTF-8 for HAPI nor for an OperationOutcome."""
+    ig_example_bundle["entry"][0]["resource"]["name"][0]["family"] = "\ud800"
+    body = json.dumps(ig_example_bundle).encode()
+    assert b"\\ud800" in body
+    issue = refusal(client.post("/", data=body, content_type="application/fhir+json"), 400, "gateway-json")
+    assert "\\uD800-\\uDFFF" in issue["diagnostics"]
 
 
 def test_diagnostics_follow_accept_language(client):
