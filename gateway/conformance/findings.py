@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.outcome import Issue, Message
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Instance:
+class Instance(NamedTuple):
     """One occurrence of an element in the request: its JSON value, the
-    ``_name`` object of a primitive, its FHIRPath and, for choices, its type."""
+    ``_name`` object of a primitive, its FHIRPath and, for choices, its type.
+    A NamedTuple: the walker makes tens of them per entry."""
 
     value: Any
     primitive_extras: dict | None

@@ -3,7 +3,7 @@ fixed/pattern values, choice types, required bindings, invariants, reference
 targets, and the datatype/extension profiles its elements name."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from gateway.conformance.base_check import RESOURCE_TYPES
@@ -22,6 +22,7 @@ class CheckContext:
     resource: dict                                   # %resource for invariants
     match: MatchContext
     resolve: Callable[[str], dict | None]            # a reference to its bundle entry's resource
+    profiled: set[tuple[int, str]] = field(default_factory=set)  # (profile tree, expression) already checked
 
 
 def _choice_type(suffix: str) -> str:
@@ -79,6 +80,17 @@ def _view(instance: Instance) -> dict | None:
     return view
 
 
+def _matching_slice(rule: ElementRule, instance: Instance, match: MatchContext) -> ElementRule | None:
+    """The first slice whose discriminators all match the instance."""
+    for slice_rule in rule.slices:
+        for matcher in slice_rule.matchers:
+            if not matcher(instance, match):
+                break
+        else:
+            return slice_rule
+    return None
+
+
 def _cardinality_text(rule: ElementRule) -> str:
     return f"{rule.min}..{'*' if rule.max is None else rule.max}"
 
@@ -95,14 +107,14 @@ class ProfileChecker:
     # ------------------------------------------------------------ one occurrence
     def _instance(self, rule: ElementRule, instance: Instance, ctx: CheckContext) -> None:
         findings = ctx.findings
-        type_code = instance.type or (next(iter(rule.type_codes)) if len(rule.types) == 1 else None)
+        type_code = instance.type or rule.single_type
         if instance.type and rule.types and instance.type not in rule.type_codes:
             findings.add("error", "structure",
                          f"Type {instance.type} non autorisé pour {rule.path} (autorisés : {', '.join(sorted(rule.type_codes))}).",
                          f"Type {instance.type} is not allowed for {rule.path} (allowed: {', '.join(sorted(rule.type_codes))}).",
                          instance.expression, rule.id)
             return
-        if type_code in RESOURCE_TYPES and rule.path.count(".") > 0:
+        if rule.nested and type_code in RESOURCE_TYPES:
             return  # entry and contained resources are checked against their own profile
         if rule.fixed_kind and instance.value is not None and not fixed_matches(rule.fixed_kind, rule.fixed, instance.value):
             findings.add("error", "value",
@@ -114,17 +126,22 @@ class ProfileChecker:
         self._invariants(rule, instance, type_code, ctx)
         if isinstance(instance.value, dict) and isinstance(instance.value.get("reference"), str):
             self._reference_target(rule, instance, ctx)
-        for type_ref in rule.types:
-            if type_ref.code == type_code:
-                for profile in type_ref.profiles:
-                    tree = self._profiles.tree(profile)
-                    if tree is not None and tree is not rule:
-                        self._instance(tree, instance, ctx)
+        for tree in rule.type_profiles.get(type_code, ()):
+            self._profile(tree, instance, ctx)
         view = _view(instance)
         if rule.children and view is not None:
             for child in rule.children.values():
                 if child.always_check or _present(child, view):
                     self._element(child, view, instance.expression, ctx)
+
+    def _profile(self, tree: ElementRule, instance: Instance, ctx: CheckContext) -> None:
+        """Check an instance against a datatype or extension profile, once:
+        a slice and its unsliced element often name the same extension, and a
+        second pass could only find the same issues again."""
+        key = (id(tree), instance.expression)
+        if key not in ctx.profiled:
+            ctx.profiled.add(key)
+            self._instance(tree, instance, ctx)
 
     def _invariants(self, rule: ElementRule, instance: Instance, type_code: str | None, ctx: CheckContext) -> None:
         value = instance.value
@@ -165,7 +182,7 @@ class ProfileChecker:
                          instance.expression, rule.id)
 
     def _reference_target(self, rule: ElementRule, instance: Instance, ctx: CheckContext) -> None:
-        targets = {p.partition("|")[0] for t in rule.types for p in t.target_profiles}
+        targets = rule.target_profiles
         if not targets:
             return
         target = ctx.resolve(instance.value["reference"])
@@ -182,15 +199,14 @@ class ProfileChecker:
     # ------------------------------------------------------------ all occurrences
     def _element(self, rule: ElementRule, view: dict, parent_expression: str, ctx: CheckContext) -> None:
         instances = gather(rule, view, parent_expression)
-        where = f"{parent_expression}.{rule.fhirpath_name}"
-        self._count(rule, len(instances), where, rule.id, ctx.findings)
+        self._count(rule, len(instances), parent_expression, ctx.findings)
         if not rule.slices:
             for instance in instances:
                 self._instance(rule, instance, ctx)
             return
         in_slice: dict[str, int] = {slice_rule.id: 0 for slice_rule in rule.slices}
         for instance in instances:
-            matched = next((s for s in rule.slices if all(m(instance, ctx.match) for m in s.matchers)), None)
+            matched = _matching_slice(rule, instance, ctx.match)
             if matched is not None:
                 in_slice[matched.id] += 1
                 self._instance(matched, instance, ctx)
@@ -203,7 +219,7 @@ class ProfileChecker:
             self._instance(rule, instance, ctx)
             self._known_extension(rule, instance, ctx)
         for slice_rule in rule.slices:
-            self._count(slice_rule, in_slice[slice_rule.id], where, slice_rule.id, ctx.findings)
+            self._count(slice_rule, in_slice[slice_rule.id], parent_expression, ctx.findings, rule.fhirpath_name)
 
     def _known_extension(self, rule: ElementRule, instance: Instance, ctx: CheckContext) -> None:
         """An extension outside the profile's slices is still checked against
@@ -211,10 +227,15 @@ class ProfileChecker:
         if rule.name in ("extension", "modifierExtension") and isinstance(instance.value, dict):
             tree = self._profiles.tree(str(instance.value.get("url")))
             if tree is not None:
-                self._instance(tree, instance, ctx)
+                self._profile(tree, instance, ctx)
 
     @staticmethod
-    def _count(rule: ElementRule, count: int, where: str, rule_id: str, findings: Findings) -> None:
+    def _count(rule: ElementRule, count: int, parent_expression: str, findings: Findings,
+               element_name: str | None = None) -> None:
+        """Cardinality of ``rule`` (a slice's, with its sliced element's name)."""
+        if rule.min <= count and (rule.max is None or count <= rule.max):
+            return
+        where, rule_id = f"{parent_expression}.{element_name or rule.fhirpath_name}", rule.id
         label = f"{rule.path} ({rule.slice_name})" if rule.slice_name else rule.path
         if count < rule.min:
             findings.add("error", "required",

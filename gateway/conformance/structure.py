@@ -97,10 +97,11 @@ class ElementRule:
     is_choice: bool = False
     fhirpath_name: str = ""
     always_check: bool = False      # min > 0 here or in a slice: check even when absent
-
-    @property
-    def type_codes(self) -> set[str]:
-        return {type_ref.code for type_ref in self.types}
+    type_codes: frozenset[str] = frozenset()
+    single_type: str | None = None  # the type code when there is exactly one type
+    nested: bool = False            # below the root of its profile
+    type_profiles: dict[str, tuple["ElementRule", ...]] = field(default_factory=dict)  # type code -> its profiles' trees
+    target_profiles: frozenset[str] = frozenset()  # Reference targets, without versions
 
     def child_at(self, path: str) -> "ElementRule | None":
         rule = self
@@ -202,16 +203,28 @@ class ProfileSet:
             for rule in self.all_rules(self.trees[url]):
                 for type_ref in rule.types:
                     pending.extend(type_ref.profiles)
-        for url in list(self.trees):
-            for rule in self.all_rules(self.trees[url]):
-                rule.is_choice = rule.name.endswith("[x]")
-                rule.fhirpath_name = rule.name[:-3] if rule.is_choice else rule.name
-                rule.always_check = rule.min > 0 or any(s.min > 0 for s in rule.slices)
-                if rule.slices:
-                    self._link_slices(rule)
+        every_rule = [rule for tree in self.trees.values() for rule in self.all_rules(tree)]
+        for rule in every_rule:
+            self._precompute(rule)
+        for rule in every_rule:
+            if rule.slices:
+                self._link_slices(rule)
         if self.unresolved:
             log.info("profiles referenced but not in the packages, not checked: %s",
                         ", ".join(sorted(self.unresolved)))
+
+    def _precompute(self, rule: ElementRule) -> None:
+        rule.is_choice = rule.name.endswith("[x]")
+        rule.fhirpath_name = rule.name[:-3] if rule.is_choice else rule.name
+        rule.always_check = rule.min > 0 or any(s.min > 0 for s in rule.slices)
+        rule.type_codes = frozenset(type_ref.code for type_ref in rule.types)
+        rule.single_type = rule.types[0].code if len(rule.types) == 1 else None
+        rule.nested = "." in rule.path
+        rule.type_profiles = {}
+        for type_ref in rule.types:
+            trees = tuple(t for t in (self.tree(p) for p in type_ref.profiles) if t is not None and t is not rule)
+            rule.type_profiles[type_ref.code] = rule.type_profiles.get(type_ref.code, ()) + trees
+        rule.target_profiles = frozenset(p.partition("|")[0] for t in rule.types for p in t.target_profiles)
 
     def _compile(self, definition: dict) -> ElementRule:
         snapshot = (definition.get("snapshot") or {}).get("element")

@@ -9,7 +9,7 @@ from gateway.conformance import ConformanceEngine, EngineStartupError
 from gateway.conformance.fhirpath import FhirPath, typed_node
 from gateway.conformance.structure import Invariant
 from gateway.packages import PackageSet
-from tests.cases import CASES, load_examples, package_dir
+from tests.cases import CASES, load_examples, package_dir, v1
 
 IG = Settings().implementation_guide
 ENCOUNTER = "https://interop.esante.gouv.fr/ig/fhir/tddui/StructureDefinition/tddui-encounter-sejour"
@@ -110,3 +110,18 @@ def test_process_workers_reach_the_same_verdicts(engine, examples):
 def test_ig_examples_are_loaded_from_the_package_not_the_repo():
     examples = load_examples()
     assert examples.bundle["id"] == "ExampleTDDUIBundle" and examples.patient["id"] == "tddui-patient-example"
+
+
+def test_an_extension_definition_is_checked_at_every_position_it_occurs(engine, examples):
+    """The walker checks an extension against its definition once per position
+    (a slice and its unsliced element both lead there): the same broken
+    extension at two positions is reported at both."""
+    bundle = v1(examples)
+    patient = bundle["entry"][0]["resource"]
+    patient["name"][0]["extension"][0]["extension"] = [{"url": "http://example.org/x", "valueString": "y"}]
+    patient["name"][1]["extension"] = copy.deepcopy(patient["name"][0]["extension"])
+    found = {(i.code, i.expression, i.rule) for i in engine.judge(bundle).issues}
+    for name in ("name[0]", "name[1]"):
+        where = f"Bundle.entry[0].resource.{name}.extension[0]"
+        assert ("invariant", where, "ext-1") in found
+        assert ("structure", f"{where}.extension", "Extension.extension") in found
