@@ -22,6 +22,7 @@ ELSEWHERE: dict[str, str] = R4["pathsDefinedElsewhere"]
 RESOURCE_TYPES = {name for name, parent in R4["type2Parent"].items() if parent in ("DomainResource", "Resource")}
 RESOURCE_TYPES |= {"Resource", "DomainResource", "Bundle", "Binary", "Parameters"}
 BACKBONE_PATHS = {path.rpartition(".")[0] for path in PATH_TYPES if path.count(".") >= 2}
+_NOT_CONTENT = frozenset({"id", "resourceType", "fhir_comments"})  # an element with only these fails ele-1
 
 
 def _type_code(choice_type: str) -> str:
@@ -109,7 +110,7 @@ class BaseChecker:
 
     def _complex(self, element: dict, type_path: str, expression: str, walk: "_Walk"):
         findings = walk.findings
-        if not any(key not in ("id", "resourceType", "fhir_comments") for key in element):
+        if _NOT_CONTENT.issuperset(element):
             findings.add("error", "invariant", "Tout élément FHIR doit avoir une valeur ou des enfants (ele-1).",
                          "All FHIR elements must have a @value or children (ele-1).", expression, "ele-1")
         for key, value in element.items():

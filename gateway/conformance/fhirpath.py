@@ -104,7 +104,7 @@ def function_names(ast: dict) -> set[str]:
     return {_identifier_text(node) for node in _walk(ast) if node.get("type") == "Functn"}
 
 
-def root_elements(ast: dict) -> frozenset[str] | None:
+def root_elements(ast: dict) -> tuple[str, ...] | None:
     """Element names an expression reads from its context, or None when its
     result may depend on more than those (context-wide functions, variables,
     ``$this``, type names): such an expression must always be evaluated."""
@@ -126,7 +126,7 @@ def root_elements(ast: dict) -> frozenset[str] | None:
                     if name[:1].isupper():
                         return None  # a type name such as Patient.name
                     names.add(name)
-    return frozenset(names)
+    return tuple(sorted(names))  # a tuple: str.startswith takes it whole
 
 
 _TRUE, _FALSE, _EMPTY = [True], [False], []
@@ -190,7 +190,7 @@ class CompiledExpression:
 
     text: str
     evaluate: Callable[[object, dict], list]
-    roots: frozenset[str] | None
+    roots: tuple[str, ...] | None
 
     def __call__(self, node, resource: dict) -> list:
         return self.evaluate(node, {"resource": resource, "rootResource": resource})

@@ -123,16 +123,18 @@ class ProfileChecker:
                          instance.expression, rule.id)
         if rule.binding_strength == "required" and rule.value_set:
             self._binding(rule, instance, findings)
-        self._invariants(rule, instance, type_code, ctx)
-        if isinstance(instance.value, dict) and isinstance(instance.value.get("reference"), str):
+        if rule.invariants:
+            self._invariants(rule, instance, type_code, ctx)
+        if rule.target_profiles and isinstance(instance.value, dict) and isinstance(instance.value.get("reference"), str):
             self._reference_target(rule, instance, ctx)
         for tree in rule.type_profiles.get(type_code, ()):
             self._profile(tree, instance, ctx)
-        view = _view(instance)
-        if rule.children and view is not None:
-            for child in rule.children.values():
-                if child.always_check or _present(child, view):
-                    self._element(child, view, instance.expression, ctx)
+        if rule.children:
+            view = _view(instance)
+            if view is not None:
+                for child in rule.children.values():
+                    if child.always_check or _present(child, view):
+                        self._element(child, view, instance.expression, ctx)
 
     def _profile(self, tree: ElementRule, instance: Instance, ctx: CheckContext) -> None:
         """Check an instance against a datatype or extension profile, once:
@@ -145,7 +147,7 @@ class ProfileChecker:
 
     def _invariants(self, rule: ElementRule, instance: Instance, type_code: str | None, ctx: CheckContext) -> None:
         value = instance.value
-        if value is None or not rule.invariants:
+        if value is None:
             return
         node_type = type_code if type_code and type_code not in ("BackboneElement", "Element") else rule.path
         node = (lambda: value) if isinstance(value, dict) and "resourceType" in value else (lambda: typed_node(value, node_type))
@@ -183,8 +185,6 @@ class ProfileChecker:
 
     def _reference_target(self, rule: ElementRule, instance: Instance, ctx: CheckContext) -> None:
         targets = rule.target_profiles
-        if not targets:
-            return
         target = ctx.resolve(instance.value["reference"])
         if target is None:
             return  # an unresolved reference is a business-rule issue

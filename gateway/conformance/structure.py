@@ -22,14 +22,13 @@ log = logging.getLogger(__name__)
 R4_BASE = "http://hl7.org/fhir/StructureDefinition/"
 FHIRPATH_TYPE_PREFIX = "http://hl7.org/fhirpath/System."
 
-def _mentions(element: Any, names: frozenset[str]) -> bool:
+def _mentions(element: Any, names: tuple[str, ...]) -> bool:
     """Whether a JSON element holds any of ``names`` (choice suffixes and
     ``_primitive`` extension keys included)."""
     if not isinstance(element, dict):
         return True  # a primitive: let FHIRPath decide
     for key in element:
-        key = key[1:] if key.startswith("_") else key
-        if any(key.startswith(name) for name in names):
+        if (key[1:] if key.startswith("_") else key).startswith(names):
             return True
     return False
 
