@@ -1,14 +1,15 @@
 """Stage 1: parse the request into a Bundle, within limits.
 
 Media types are checked from the headers (415, 406), the body size before it
-is read in full (413), then the JSON (400: UTF-8 text, as FHIR requires, with
-no unpaired surrogate escape), its nesting depth (400) and the number of
-entries (413). Anything that is not a FHIR Bundle is refused with
+is read in full (413), then the JSON (400: strict JSON in UTF-8, as FHIR
+requires: no NaN, no infinite number, no unpaired surrogate escape), its
+nesting depth (400) and the number of entries (413). Anything that is not a FHIR Bundle is refused with
 400. Every refusal is a ``Rejected`` carrying its status and issues.
 """
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 
@@ -84,7 +85,7 @@ def parse_bundle(raw: bytes, limits: Limits = Limits()) -> dict:
     """Decode a JSON FHIR Bundle within ``limits`` or raise ``Rejected``."""
     try:
         text = raw.decode("utf-8-sig")
-        document = json.loads(text)
+        document = json.loads(text, parse_float=_finite_number, parse_constant=_not_a_json_constant)
     except RecursionError:
         raise _too_deep(limits) from None
     except (UnicodeDecodeError, ValueError) as exc:
@@ -117,6 +118,19 @@ def parse_bundle(raw: bytes, limits: Limits = Limits()) -> dict:
             f"The Bundle has {len(entries)} entries; the limit is {limits.max_entries}.",
             rule="gateway-entry-count", expression="Bundle.entry")])
     return document
+
+
+def _finite_number(text: str) -> float:
+    """JSON has no infinity: a number too large for a float would be forwarded as ``Infinity``."""
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return number
+
+
+def _not_a_json_constant(name: str):
+    """Python's json reads NaN and Infinity, which JSON (and HAPI) do not."""
+    raise ValueError(f"{name} is not JSON")
 
 
 def _not_json(reason_fr: str, reason_en: str) -> Rejected:

@@ -89,6 +89,10 @@ def test_deep_nesting_is_400(client, depth):
     ('{"resourceType": "Bundle"}'.encode("utf-16"), "gateway-json"),
     (b'{"resourceType": "\\ud800Bundle"}', "gateway-json"),
     (b'{"resourceType": "Patient", "text": "\\ud83d\\ude00"}', "gateway-bundle"),
+    (b'{"resourceType": "Bundle", "total": NaN}', "gateway-json"),
+    (b'{"resourceType": "Bundle", "total": -Infinity}', "gateway-json"),
+    (b'{"resourceType": "Bundle", "total": 1e999}', "gateway-json"),
+    (b'{"resourceType": "Patient", "total": 1.5e300}', "gateway-bundle"),
 ])
 def test_not_a_bundle_is_400(client, body, rule):
     refusal(client.post("/", data=body, content_type="application/fhir+json"), 400, rule)
