@@ -1,13 +1,12 @@
-"""Flask application factory: wires the stages in their one direction of flow.
+"""Flask application factory: builds the stages once and maps the routes.
 
-request -> intake (parse and limits) -> auth -> conformance (normalise, then
-the TDDUI checks) -> idempotency and audit (the request mutation) -> hapi
-(forward) -> relay (answer). Every refusal on the way is a ``Rejected`` carrying its
-status and issues, rendered by ``outcome`` alone.
+``POST /`` runs ``gateway.submission.SubmissionPipeline``; every refusal on
+the way is a ``Rejected`` carrying its status and issues, rendered here by
+``outcome`` alone. The other routes are public: /metadata, /healthz, /readyz,
+/metrics.
 """
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import re
@@ -17,14 +16,16 @@ from importlib.metadata import PackageNotFoundError, version
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from gateway import audit, idempotency, intake, relay
-from gateway.auth import Authenticator, ProducerRegistry, authorise
+from gateway import metrics
+from gateway.auth import Authenticator, ProducerRegistry
 from gateway.capability import gateway_capability_statement
 from gateway.config import ConfigurationError, Settings
 from gateway.conformance import ConformanceEngine
 from gateway.hapi import HapiClient
-from gateway.intake import Rejected
+from gateway.intake import Limits, Rejected
+from gateway.logs import configure_logging
 from gateway.outcome import Issue, operation_outcome, preferred_language, single
+from gateway.submission import Incoming, SubmissionPipeline
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -64,50 +65,31 @@ def build_authenticator(settings: Settings) -> Authenticator | None:
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the gateway; loads the FHIR packages once, at start-up."""
     settings = settings or Settings.from_env()
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     engine = ConformanceEngine.load(settings)
     capability = gateway_capability_statement(engine.packages, settings.implementation_guide, software_version())
-    limits = intake.Limits(settings.max_body_bytes, settings.max_entries, settings.max_json_depth)
-    authenticator = build_authenticator(settings)
     hapi = HapiClient(settings.hapi_base_url, settings.hapi_connect_timeout, settings.hapi_read_timeout,
                       retry_on_conflict=settings.idempotent_creates)
+    pipeline = SubmissionPipeline(
+        Limits(settings.max_body_bytes, settings.max_entries, settings.max_json_depth),
+        build_authenticator(settings), engine, hapi, settings.idempotent_creates)
 
     app = Flask("tddui-gateway")
-    app.config["SETTINGS"] = settings
-
-    def prepare_for_hapi(bundle: dict, producer_id: str, submission: str) -> dict:
-        """The request mutation: conditional creates, then the audit Provenance."""
-        outgoing = copy.deepcopy(bundle)
-        if settings.idempotent_creates:
-            idempotency.make_conditional(outgoing)
-        return audit.add_provenance(outgoing, producer_id, submission)
 
     @app.post("/")
     def submit_transaction():
-        request_id = g.request_id
-        producer_id, submission, issues = None, None, []
+        incoming = Incoming(request.headers, request.remote_addr, request.stream, request.content_length,
+                            g.request_id)
         try:
-            intake.check_media_types(request.headers.get("Content-Type"), request.headers.get("Accept"))
-            raw = intake.read_body(request.stream, request.content_length, limits)
-            bundle = intake.parse_bundle(raw, limits)
-            if authenticator:
-                producer = authenticator.authenticate(request.headers, request.remote_addr)
-                producer_id = producer.id
-                authorise(producer, bundle)
-            producer_id = producer_id or audit.ANONYMOUS
-            verdict = engine.judge(bundle)
-            issues = verdict.issues
-            if not verdict.accepted:
-                raise Rejected(422, issues)
-            submission = audit.submission_id(producer_id, verdict.bundle)
-            status, body, content_type = relay.relay(
-                hapi.post_transaction(prepare_for_hapi(verdict.bundle, producer_id, submission)))
+            answer = pipeline.submit(incoming)
         except Rejected as refusal:
-            audit.log_submission(request_id, producer_id, refusal.status, len(refusal.issues), submission)
             return outcome_response(refusal.status, refusal.issues)
-        audit.log_submission(request_id, producer_id, status, len(issues), submission)
-        return Response(body, status=status, content_type=content_type)
+        return Response(answer.body, status=answer.status, content_type=answer.content_type)
+
+    @app.get("/metrics")
+    def prometheus_metrics():
+        body, content_type = metrics.exposition()
+        return Response(body, content_type=content_type)
 
     @app.get("/metadata")
     def metadata():

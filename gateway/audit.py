@@ -71,7 +71,7 @@ def add_provenance(bundle: dict, producer_id: str, submission: str) -> dict:
 def log_submission(request_id: str, producer_id: str | None, status: int, issues: int,
                    submission: str | None = None) -> None:
     """One JSON line per submission, accepted or not; never any patient data."""
-    audit_log.info(json.dumps({
+    audit_log.info("submission", extra={"fields": {
         "event": "submission", "request_id": request_id, "producer": producer_id or ANONYMOUS,
         "status": status, "issues": issues, "submission_id": submission,
-    }, separators=(",", ":")))
+    }})

@@ -25,6 +25,7 @@ class Settings:
     port: int = 8000
     workers: int = 2
     log_level: str = "INFO"
+    log_format: str = "json"
     max_body_bytes: int = 20 * 1024 * 1024
     max_entries: int = 5000
     max_json_depth: int = 64
@@ -60,6 +61,7 @@ class Settings:
             port=read("GATEWAY_PORT", defaults.port, int),
             workers=read("GATEWAY_WORKERS", defaults.workers, int),
             log_level=read("LOG_LEVEL", defaults.log_level).upper(),
+            log_format=read("LOG_FORMAT", defaults.log_format, log_format),
             max_body_bytes=read("GATEWAY_MAX_BODY_BYTES", defaults.max_body_bytes, int),
             max_entries=read("GATEWAY_MAX_ENTRIES", defaults.max_entries, int),
             max_json_depth=read("GATEWAY_MAX_JSON_DEPTH", defaults.max_json_depth, int),
@@ -87,6 +89,12 @@ def auth_mode(raw: str) -> str:
     return raw
 
 
+def log_format(raw: str) -> str:
+    if raw not in ("json", "text"):
+        raise ValueError("expected 'json' or 'text'")
+    return raw
+
+
 def idempotency_mode(raw: str) -> str:
     if raw not in ("identifiers", "off"):
         raise ValueError("expected 'identifiers' or 'off'")
@@ -111,6 +119,7 @@ SETTINGS_DOC = {
     "GATEWAY_PORT": "port the gateway listens on (default 8000)",
     "GATEWAY_WORKERS": "gunicorn worker processes (default 2)",
     "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR (default INFO)",
+    "LOG_FORMAT": "json (default: one JSON object per line, with the request id) or text",
     "GATEWAY_MAX_BODY_BYTES": "largest accepted request body, in bytes (default 20971520); larger: 413",
     "GATEWAY_MAX_ENTRIES": "most entries in one Bundle (default 5000); more: 413",
     "GATEWAY_MAX_JSON_DEPTH": "deepest JSON nesting accepted (default 64); deeper: 400",

@@ -3,6 +3,9 @@
 Sync process workers on purpose: fhirpathpy keeps module-level state
 (``now()``/``today()``, the type model), so threads must not share it.
 """
+import os
+import tempfile
+
 from gateway.config import Settings
 
 _settings = Settings.from_env()
@@ -16,3 +19,13 @@ accesslog = "-"
 loglevel = _settings.log_level.lower()
 # Load packages and compile the checks once, before forking the workers.
 preload_app = True
+
+# Metrics of all workers are summed from files in one directory (see gateway.metrics);
+# set before the app (and prometheus_client) is loaded.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="tddui-metrics-"))
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges from the summed metrics."""
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)

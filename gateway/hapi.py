@@ -7,6 +7,7 @@ OperationOutcome written by the gateway, never an exception page.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 import requests
@@ -15,6 +16,7 @@ from gateway.intake import Rejected
 from gateway.outcome import single
 
 FHIR_JSON = "application/fhir+json"
+CONFLICT_RETRY_PAUSES = (0.05, 0.2, 0.5)
 TDDUI_BUNDLE_PROFILE = "https://interop.esante.gouv.fr/ig/fhir/tddui/StructureDefinition/tddui-bundle"
 
 
@@ -52,11 +54,16 @@ class HapiClient:
             "Accept": FHIR_JSON,
             "Prefer": "return=representation",
         }
-        if self.retry_on_conflict:
-            # Two identical conditional creates racing: HAPI's unique match-URL index
-            # fails one; retried, it finds the other's resources and creates nothing.
-            headers["X-Retry-On-Version-Conflict"] = "retry 5; backoff 200"
-        return self._call("POST", self.base_url + "/", data=body, headers=headers)
+        answer = self._call("POST", self.base_url + "/", data=body, headers=headers)
+        for pause in CONFLICT_RETRY_PAUSES if self.retry_on_conflict else ():
+            if answer.status != 409:
+                break
+            # Identical conditional creates racing: HAPI's unique match-URL index makes
+            # all but one fail whole with 409; sent again, the transaction finds the
+            # winner's resources and creates nothing.
+            time.sleep(pause)
+            answer = self._call("POST", self.base_url + "/", data=body, headers=headers)
+        return answer
 
     def search(self, resource_type: str, params: dict) -> HapiAnswer:
         return self._call("GET", f"{self.base_url}/{resource_type}", params=params,

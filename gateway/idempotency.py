@@ -2,9 +2,9 @@
 
 A producer whose connection dropped resends the same bundle; HAPI then finds
 each resource by ``ifNoneExist`` and answers ``200 OK`` instead of creating
-it again. Concurrent twins are settled by HAPI's unique conditional-URL index
-and its retry on version conflict (the ``X-Retry-On-Version-Conflict`` header
-sent by ``gateway.hapi``).
+it again. Concurrent twins are settled by HAPI's unique conditional-URL index,
+which fails all but one with 409, and by ``gateway.hapi`` sending the losers
+again, which then match the winner's resources.
 """
 from __future__ import annotations
 

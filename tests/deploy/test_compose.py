@@ -58,11 +58,20 @@ def test_hapi_runs_the_official_image_of_the_launchers_version(services):
 def test_hapi_reads_the_shared_configuration_and_the_mounted_packages(services):
     hapi = services["hapi"]
     assert "./hapi-config/application.yaml:/app/config/application.yaml:ro" in hapi["volumes"]
-    assert any(volume.endswith(":/app/packages:ro") for volume in hapi["volumes"])
+    assert any(isinstance(volume, str) and volume.endswith(":/app/packages:ro") for volume in hapi["volumes"])
     assert hapi["environment"]["FHIR_PACKAGE_DIR"] == "/app/packages"
     packages = yaml.safe_load((ROOT / "hapi-config" / "application.yaml").read_text())
     urls = [ig["packageUrl"] for ig in packages["hapi"]["fhir"]["implementationguides"].values()]
     assert urls and all(url.startswith("file://${FHIR_PACKAGE_DIR") for url in urls)
+
+
+def test_hapi_loads_the_tddui_validation_plugin_the_shared_configuration_registers(services):
+    plugin = next(v for v in services["hapi"]["volumes"] if isinstance(v, dict))
+    assert plugin["source"] == "./hapi-server/target/tddui-hapi-plugin.jar"
+    assert plugin["target"].startswith("/app/extra-classes/") and plugin["bind"]["create_host_path"] is False
+    fhir = yaml.safe_load((ROOT / "hapi-config" / "application.yaml").read_text())["hapi"]["fhir"]
+    assert fhir["custom-interceptor-classes"] == ["fr.tddui.hapiplugin.TolerantRequestValidatingInterceptor"]
+    assert fhir["custom-bean-packages"] == "fr.tddui.hapiplugin"
 
 
 def test_hapi_uses_postgresql_with_hapis_dialect(services):
