@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from gateway.intake import Rejected
 from gateway.outcome import single
@@ -34,6 +35,12 @@ class HapiAnswer:
         except ValueError:
             return None
         return document if isinstance(document, dict) else None
+
+
+def connection_refused(error: requests.ConnectionError) -> bool:
+    """True when nothing reached HAPI (no connection), so nothing can have been stored."""
+    cause = error.args[0] if error.args else None
+    return isinstance(getattr(cause, "reason", None), (NewConnectionError, ConnectTimeoutError))
 
 
 class HapiClient:
@@ -85,17 +92,39 @@ class HapiClient:
     def _call(self, method: str, url: str, **kwargs) -> HapiAnswer:
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.ConnectTimeout:
+            raise unreachable() from None
         except requests.Timeout:
             raise Rejected(504, [single(
                 "error", "timeout",
                 f"Le serveur FHIR n'a pas répondu dans le délai de {self.timeout[1]:g} s.",
                 f"The FHIR server did not answer within {self.timeout[1]:g} s.",
                 rule="gateway-hapi-timeout")]) from None
-        except requests.RequestException:
-            raise Rejected(503, [single(
+        except requests.ConnectionError as exc:
+            if connection_refused(exc):
+                raise unreachable() from None
+            # The request went out: HAPI may have committed it before the line dropped.
+            raise Rejected(502, [single(
                 "error", "transient",
-                "Le serveur FHIR est injoignable ; réessayez plus tard.",
-                "The FHIR server is unreachable; try again later.",
-                rule="gateway-hapi-unreachable")]) from None
+                "Le serveur FHIR a coupé la connexion sans répondre ; la transaction a pu être "
+                "enregistrée ou non. Renvoyez le même Bundle : il ne sera pas créé deux fois.",
+                "The FHIR server dropped the connection without answering; the transaction may or "
+                "may not be stored. Send the same Bundle again: it will not be created twice.",
+                rule="gateway-hapi-dropped")]) from None
+        except requests.RequestException:
+            raise Rejected(502, [single(
+                "error", "exception",
+                "Échange HTTP invalide avec le serveur FHIR.",
+                "Invalid HTTP exchange with the FHIR server.",
+                rule="gateway-hapi-protocol")]) from None
         return HapiAnswer(response.status_code, response.content,
                           response.headers.get("Content-Type", FHIR_JSON))
+
+
+def unreachable() -> Rejected:
+    """Nothing reached HAPI: safe to try again later."""
+    return Rejected(503, [single(
+        "error", "transient",
+        "Le serveur FHIR est injoignable ; réessayez plus tard.",
+        "The FHIR server is unreachable; try again later.",
+        rule="gateway-hapi-unreachable")])

@@ -60,6 +60,13 @@ class HapiServer:
                 self.process.wait()
         self.process = None
 
+    def kill(self) -> None:
+        """A crash: SIGKILL, no shutdown hooks, whatever transaction is in flight."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
