@@ -112,7 +112,9 @@ class Normaliser:
             entry["resource"] = resource
         result.entry_profiles.append(profile)
         request = entry.get("request")
-        if isinstance(request, dict) and request.get("url") in self._by_name:
+        # only a string can name a profile: an object or list in request.url
+        # (reported by the R4 pass) is left as it is, and is not hashable
+        if isinstance(request, dict) and isinstance(request.get("url"), str) and request["url"] in self._by_name:
             named = self._by_name[request["url"]]
             entry["request"] = {**request, "url": named.resource_type}
             result.issues.append(_warning(

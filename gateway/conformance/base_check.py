@@ -102,9 +102,10 @@ class BaseChecker:
                          "A FHIR resource (JSON object) is expected.", expression, "fhir-json")
             return
         resource_type = resource.get("resourceType")
-        if resource_type not in RESOURCE_TYPES:
-            findings.add("error", "structure", f"Type de ressource inconnu en FHIR R4 : {resource_type!r}.",
-                         f"Unknown FHIR R4 resource type: {resource_type!r}.", expression, "fhir-resource-type")
+        if not isinstance(resource_type, str) or resource_type not in RESOURCE_TYPES:  # a list/object is not hashable
+            shown = _shorten(resource_type)
+            findings.add("error", "structure", f"Type de ressource inconnu en FHIR R4 : {shown}.",
+                         f"Unknown FHIR R4 resource type: {shown}.", expression, "fhir-resource-type")
             return
         self._complex(resource, resource_type, expression, walk)
 
@@ -131,6 +132,10 @@ class BaseChecker:
 
     def _element(self, value, extras, type_code: str, expression: str, walk: "_Walk"):
         findings = walk.findings
+        if value is not None and extras is not None and isinstance(value, list) != isinstance(extras, list):
+            # the value that is not in the array would otherwise go unchecked
+            findings.add("error", "structure", f"{expression} et son élément _ doivent être tous deux des tableaux ou aucun.",
+                         f"{expression} and its _ element must both be arrays or neither.", expression, "fhir-json")
         if isinstance(value, list) or isinstance(extras, list):
             values = value if isinstance(value, list) else []
             extra_list = extras if isinstance(extras, list) else []
@@ -158,6 +163,9 @@ class BaseChecker:
                                  f"Invalid {type_code} value {shown} ({problem}).", expression, "fhir-primitive")
             if isinstance(extras, dict):
                 self._complex(extras, "Element", expression, walk)
+            elif extras is not None:
+                findings.add("error", "structure", "Un objet JSON est attendu pour les extensions d'une valeur primitive (_).",
+                             "A JSON object is expected for the extensions of a primitive value (_).", expression, "fhir-json")
             return
         if type_code in RESOURCE_TYPES:
             self._resource(value, expression, walk)

@@ -69,8 +69,15 @@ def references_resolve(view: BundleView) -> Iterator[Issue]:
                          expression, "BR-REFERENCE-IN-BUNDLE")
 
 
+def _full_url(entry) -> str | None:
+    """An entry's fullUrl when it is a string: any other JSON type is reported
+    by the R4 pass (and an object or list cannot be counted)."""
+    full_url = entry.get("fullUrl") if isinstance(entry, dict) else None
+    return full_url if isinstance(full_url, str) else None
+
+
 def unique_full_urls(view: BundleView) -> Iterator[Issue]:
-    full_urls = [entry.get("fullUrl") if isinstance(entry, dict) else None for entry in view.entries]
+    full_urls = [_full_url(entry) for entry in view.entries]
     repeated = {url for url, count in Counter(u for u in full_urls if u).items() if count > 1}
     seen = set()
     for index, url in enumerate(full_urls):

@@ -14,6 +14,7 @@ once, hence gunicorn must run sync *process* workers (see docs).
 """
 from __future__ import annotations
 
+from collections import abc
 from dataclasses import dataclass
 from typing import Callable
 
@@ -63,6 +64,22 @@ OPTIONS = {
 # its named elements are absent.
 _CONTEXT_WIDE = {"children", "descendants", "repeat", "now", "today", "timeOfDay",
                  "resolve", "hasValue", "htmlChecks", "trace", "conformsTo", "memberOf"}
+
+
+_resource_node_init = ResourceNode.__init__
+
+
+def _resource_node_typed_by_strings_only(self, data, path, _data=None, propName=None, index=None):  # noqa: N803
+    """fhirpathpy types any JSON object holding ``resourceType`` by that value;
+    a list or object there (a malformed request, reported by the R4 pass)
+    then crashes every type test and comparison on the node (``re.match`` on a
+    list). Such an object keeps the type of its position instead."""
+    _resource_node_init(self, data, path, _data, propName, index)
+    if isinstance(data, abc.Mapping) and not isinstance(data.get("resourceType", ""), str):
+        self.path = path
+
+
+ResourceNode.__init__ = _resource_node_typed_by_strings_only  # fhirpathpy is pinned: see PINNED_VERSION
 
 
 class _RaiseOnError(ErrorListener):

@@ -36,8 +36,10 @@ def _instances(value, extras, expression: str, type_code: str | None) -> list[In
     if isinstance(value, list) or isinstance(extras, list):
         values = value if isinstance(value, list) else []
         extra_list = extras if isinstance(extras, list) else []
+        # a ``_name`` item that is not an object (reported by the R4 pass) has
+        # no children to check: _view() could not read it
         return [Instance(values[i] if i < len(values) else None,
-                         extra_list[i] if i < len(extra_list) else None,
+                         extra_list[i] if i < len(extra_list) and isinstance(extra_list[i], dict) else None,
                          f"{expression}[{i}]", type_code)
                 for i in range(max(len(values), len(extra_list)))]
     return [Instance(value, extras if isinstance(extras, dict) else None, expression, type_code)]

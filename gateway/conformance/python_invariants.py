@@ -112,7 +112,22 @@ def _entry_has_content(entry: Any) -> bool | None:
 
 
 def _full_url_not_a_version(entry: Any) -> bool | None:
-    """Without fullUrl the result is empty, which fails (as in HAPI)."""
+    """Without fullUrl the result is empty, which fails (as in HAPI).
+
+    A fullUrl that is not one string (an object, a number, a boolean, an
+    array with a non-string or with several items) holds here. FHIRPath's
+    ``contains()`` accepts a single String only and, by the specification,
+    ends the evaluation with an error on anything else (fhirpathpy raises):
+    bdl-8 has no verdict on such a value, while the R4 pass (JSON type) or the
+    Bundle profile (``0..1``) already reports the element itself, at
+    ``Bundle.entry[i].fullUrl``. Leaving the shape to FHIRPath would only add
+    an ``exception`` error and a stack trace to the log.
+    """
+    if isinstance(entry, dict) and entry.get("fullUrl") is not None:
+        value = entry["fullUrl"]
+        items = value if isinstance(value, list) else [value]
+        if len(items) > 1 or not all(isinstance(item, str) for item in items):
+            return True
     full_url = _plain_string(entry, "fullUrl") if isinstance(entry, dict) else False
     if full_url is False:
         return UNDECIDED

@@ -23,6 +23,8 @@ class CodeList:
 
     def verdict(self, system: str | None, code: str) -> bool | None:
         """True/False when the packages decide; None when they cannot."""
+        if not isinstance(code, str) or not (system is None or isinstance(system, str)):
+            return False  # not a code at all (codes_in never gives one; the R4 pass reports the JSON type)
         if system is None:  # a bare code (code-typed element)
             if any(code in codes for codes in self.codes.values()):
                 return True
@@ -36,14 +38,20 @@ class CodeList:
 
 def codes_in(value) -> list[tuple[str | None, str]]:
     """(system, code) pairs of a code, Coding or CodeableConcept JSON value;
-    a bare code has no system."""
+    a bare code has no system. Codings whose system or code is not a string
+    are left out: the R4 pass reports their JSON type."""
     if isinstance(value, str):
         return [(None, value)]
     if not isinstance(value, dict):
         return []
     codings = value.get("coding") if "coding" in value else [value]
-    return [(c.get("system"), c["code"]) for c in codings or ()
-            if isinstance(c, dict) and isinstance(c.get("code"), str)]
+    if isinstance(codings, dict):
+        codings = [codings]  # an object where R4 wants an array: fhirpathpy reads it as one coding
+    elif not isinstance(codings, list):
+        return []
+    return [(c.get("system"), c["code"]) for c in codings
+            if isinstance(c, dict) and isinstance(c.get("code"), str)
+            and (c.get("system") is None or isinstance(c.get("system"), str))]
 
 
 def _concepts(concepts: list[dict]):
