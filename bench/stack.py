@@ -41,7 +41,7 @@ from gateway.auth import FINESS_SYSTEM, ID_NAT_STRUCT_SYSTEM, hash_api_key  # no
 from gateway.config import Settings  # noqa: E402
 from gateway.conformance import ConformanceEngine  # noqa: E402
 from tests.cases import package_dir  # noqa: E402
-from tests.hapi_server import HapiServer, free_port  # noqa: E402
+from tests.hapi_server import HapiServer, free_port, stop_process_group  # noqa: E402
 
 FHIR_JSON = "application/fhir+json"
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
@@ -257,13 +257,7 @@ class Stack:
             return "(no log)"
 
     def stop(self) -> None:
-        if self.gunicorn and self.gunicorn.poll() is None:
-            os.killpg(self.gunicorn.pid, signal.SIGTERM)
-            try:
-                self.gunicorn.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.gunicorn.pid, signal.SIGKILL)
-                self.gunicorn.wait()
+        stop_process_group(self.gunicorn, grace_seconds=30)
         self.gunicorn = None
         if self.hapi:
             self.hapi.stop()

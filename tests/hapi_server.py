@@ -26,6 +26,18 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def stop_process_group(process: subprocess.Popen | None, grace_seconds: float) -> None:
+    """SIGTERM a process started in its own session, SIGKILL if it lingers."""
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 class HapiServer:
     """Start, stop and restart one HAPI process bound to one database."""
 
@@ -51,13 +63,7 @@ class HapiServer:
         self.last_start_seconds = time.monotonic() - started
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process_group(self.process, grace_seconds=60)
         self.process = None
 
     def kill(self) -> None:
