@@ -74,14 +74,6 @@ class Settings:
             idempotent_creates=read("GATEWAY_IDEMPOTENCY", "identifiers", idempotency_mode) == "identifiers",
         )
 
-    @property
-    def ig_name(self) -> str:
-        return self.implementation_guide.partition("#")[0]
-
-    @property
-    def ig_version(self) -> str:
-        return self.implementation_guide.partition("#")[2]
-
 
 def auth_mode(raw: str) -> str:
     if raw not in ("required", "off"):
