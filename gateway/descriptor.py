@@ -1,0 +1,113 @@
+"""The IG-version descriptor: what one TDDUI version needs that its packages leave unsaid.
+
+Each supported IG version has one TOML file in ``gateway/descriptors/``, named
+``<package name>-<version>.toml`` and selected by ``TDDUI_IG``. It names
+things by profile and slice; what an identifier of a slice looks like
+(its system, its type coding) is then read from that slice in the package
+snapshot, so no OID is copied into the code.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.packages import PackageError, PackageSet
+
+DESCRIPTOR_DIR = Path(__file__).resolve().parent / "descriptors"
+
+
+@dataclass(frozen=True)
+class IdentifierPattern:
+    """What an identifier must carry to fill one identifier slice of a profile."""
+
+    name: str
+    system: str | None
+    type_codings: tuple[tuple[str | None, str | None], ...]
+
+    def matches(self, identifier) -> bool:
+        if not isinstance(identifier, dict) or not isinstance(identifier.get("value"), str):
+            return False
+        if self.system and identifier.get("system") != self.system:
+            return False
+        codings = [(c.get("system"), c.get("code")) for c in (identifier.get("type") or {}).get("coding") or []
+                   if isinstance(c, dict)] if isinstance(identifier.get("type"), dict) else []
+        return all(any((system is None or system == s) and (code is None or code == c) for s, c in codings)
+                   for system, code in self.type_codings)
+
+
+@dataclass(frozen=True)
+class LegalEntityPatterns:
+    """How a bundle names its legal entity: the idNatSt, and FINESS = idNatSt less its prefix."""
+
+    resource_type: str
+    id_nat_st: IdentifierPattern
+    finess: IdentifierPattern
+    finess_prefix: str
+
+    def id_nat_st_of_finess(self, finess: str) -> str:
+        return self.finess_prefix + finess
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    package: str
+    business_identifiers: dict[str, tuple[IdentifierPattern, ...]]
+    legal_entity: LegalEntityPatterns
+    source: Path
+
+
+def descriptor_path(package_id: str) -> Path:
+    name, _, version = package_id.partition("#")
+    return DESCRIPTOR_DIR / f"{name}-{version}.toml"
+
+
+def load_descriptor(package_id: str, packages: PackageSet) -> Descriptor:
+    """Read the descriptor of ``name#version`` and resolve its slices in the packages."""
+    path = descriptor_path(package_id)
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in DESCRIPTOR_DIR.glob("*.toml"))) or "none"
+        raise PackageError(f"no descriptor for {package_id}: expected {path} (known: {known})")
+    document = tomllib.loads(path.read_text(encoding="utf-8"))
+    if document.get("package") != package_id:
+        raise PackageError(f"{path} describes {document.get('package')!r}, not {package_id}")
+    ig = packages.package(package_id)
+
+    def pattern(ref: dict) -> IdentifierPattern:
+        return identifier_pattern(ig.resources, ref["profile"], ref["slice"], path)
+
+    entity = document["legal_entity"]
+    return Descriptor(
+        package=package_id,
+        business_identifiers={kind: tuple(pattern(ref) for ref in section["slices"])
+                              for kind, section in document.get("receipt", {}).items()},
+        legal_entity=LegalEntityPatterns(entity["resource_type"], pattern(entity["id_nat_st"]),
+                                         pattern(entity["finess"]), entity["finess_prefix"]),
+        source=path,
+    )
+
+
+def identifier_pattern(resources: list[dict], profile_id: str, slice_name: str, source: Path) -> IdentifierPattern:
+    """The fixed or pattern system and type codings of ``<Type>.identifier:<slice>`` in a snapshot."""
+    profile = next((r for r in resources if r.get("resourceType") == "StructureDefinition"
+                    and r.get("id") == profile_id), None)
+    if profile is None:
+        raise PackageError(f"{source}: profile {profile_id} is not in the package")
+    prefix = f"{profile['type']}.identifier:{slice_name}"
+    elements = {e["id"]: e for e in profile.get("snapshot", {}).get("element", [])
+                if e.get("id", "").startswith(prefix)}
+    if prefix not in elements:
+        raise PackageError(f"{source}: {profile_id} has no identifier slice {slice_name}")
+    system = fixed_or_pattern(elements.get(f"{prefix}.system"), "Uri")
+    concept = fixed_or_pattern(elements.get(f"{prefix}.type"), "CodeableConcept") or {}
+    codings = tuple((c.get("system"), c.get("code")) for c in concept.get("coding", []))
+    if not codings:
+        coding_system = fixed_or_pattern(elements.get(f"{prefix}.type.coding.system"), "Uri")
+        codings = ((coding_system, None),) if coding_system else ()
+    return IdentifierPattern(slice_name, system, codings)
+
+
+def fixed_or_pattern(element: dict | None, type_suffix: str):
+    if not element:
+        return None
+    return element.get(f"fixed{type_suffix}", element.get(f"pattern{type_suffix}"))
