@@ -37,10 +37,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.engine_bench import generated_bundle  # noqa: E402
-from gateway.auth import FINESS_SYSTEM, ID_NAT_STRUCT_SYSTEM, hash_api_key  # noqa: E402
+from gateway.auth import hash_api_key  # noqa: E402
 from gateway.config import Settings  # noqa: E402
 from gateway.conformance import ConformanceEngine  # noqa: E402
 from tests.cases import package_dir  # noqa: E402
+from tests.conftest import FINESS_SYSTEM, ID_NAT_ST_SYSTEM  # noqa: E402
 from tests.hapi_server import HapiServer, free_port, stop_process_group  # noqa: E402
 
 FHIR_JSON = "application/fhir+json"
@@ -128,7 +129,7 @@ class BundleFactory:
             kind = resource["resourceType"]
             for identifier in resource.get("identifier") or []:
                 if kind == "Organization":
-                    if identifier.get("system") == ID_NAT_STRUCT_SYSTEM:
+                    if identifier.get("system") == ID_NAT_ST_SYSTEM:
                         identifier["value"] = "1" + finess
                     elif identifier.get("system") == FINESS_SYSTEM:
                         identifier["value"] = finess

@@ -21,6 +21,7 @@ from gateway.auth import Authenticator, ProducerRegistry
 from gateway.capability import gateway_capability_statement
 from gateway.config import ConfigurationError, Settings
 from gateway.conformance import ConformanceEngine
+from gateway.descriptor import load_descriptor
 from gateway.hapi import HapiClient
 from gateway.intake import Limits, Rejected
 from gateway.logs import configure_logging
@@ -68,11 +69,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_logging(settings.log_level, settings.log_format)
     engine = ConformanceEngine.load(settings)
     capability = gateway_capability_statement(engine.packages, settings.implementation_guide, software_version())
-    hapi = HapiClient(settings.hapi_base_url, settings.hapi_connect_timeout, settings.hapi_read_timeout,
-                      retry_on_conflict=settings.idempotent_creates)
+    descriptor = load_descriptor(settings.implementation_guide, engine.packages)
+    hapi = HapiClient(settings.hapi_base_url, settings.hapi_connect_timeout, settings.hapi_read_timeout)
     pipeline = SubmissionPipeline(
         Limits(settings.max_body_bytes, settings.max_entries, settings.max_json_depth),
-        build_authenticator(settings), engine, hapi, settings.idempotent_creates)
+        build_authenticator(settings), engine, descriptor, hapi, settings.receipt)
 
     app = Flask("tddui-gateway")
 
@@ -101,7 +102,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.get("/readyz")
     def readyz():
-        ready, detail = hapi.readiness()
+        ready, detail = hapi.readiness(engine.bundle_profile)
         if ready:
             return {"status": "ready", "detail": detail}
         return outcome_response(503, [single(

@@ -1,8 +1,9 @@
 """Audit trail: who sent what, stored with the data and logged when refused.
 
-An accepted submission gains a Provenance entry in the same transaction, so
-HAPI stores it atomically with the resources it points at: the producer is
-the author agent and the submission id a ``meta.tag``. The submission id is a
+An accepted submission gains a Provenance entry in the same transaction (the
+receipt puts it there), so HAPI stores it atomically with the versions it
+points at: the producer is the author agent, its legal entity the agent's
+``onBehalfOf``, and the submission id a ``meta.tag``. The submission id is a
 digest of the producer and the bundle, so a resent bundle maps to the same
 Provenance (created once, thanks to its own ``ifNoneExist``). Every request
 also leaves one JSON log line.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from datetime import datetime, timezone
 
 SUBMISSION_TAG_SYSTEM = "https://github.com/tddui-gateway/submission"
@@ -26,46 +28,35 @@ def submission_id(producer_id: str, bundle: dict) -> str:
     return hashlib.sha256(f"{producer_id}\n{canonical}".encode("utf-8")).hexdigest()
 
 
-def local_reference(entry) -> str | None:
-    """How to point at an entry so HAPI rewrites it to the created id.
+def provenance_entry(targets: list[str], producer_id: str, legal_entity: dict, scope_tag: dict,
+                     submission: str) -> dict:
+    """The transaction entry of the Provenance naming the producer, its legal entity and every entry.
 
-    HAPI substitutes ``urn:uuid:`` full URLs and ``Type/id`` references, but
-    takes an absolute ``http(s)`` full URL for an external reference.
+    ``targets`` are the entries' ``urn:uuid:`` fullUrls; HAPI rewrites them to
+    the exact versions written (``Provenance.target`` is auto-versioned in
+    hapi-config/application.yaml). A conditional create on the submission
+    digest: a resent bundle, which writes nothing, adds no Provenance either.
     """
-    if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
-        return None
-    full_url, resource = entry.get("fullUrl") or "", entry["resource"]
-    if full_url.startswith("urn:"):
-        return full_url
-    if resource.get("id") and resource.get("resourceType"):
-        return f"{resource['resourceType']}/{resource['id']}"
-    return full_url or None
-
-
-def add_provenance(bundle: dict, producer_id: str, submission: str) -> dict:
-    """Append a Provenance naming the producer and pointing at every entry."""
-    targets = [{"reference": target} for target in map(local_reference, bundle.get("entry") or []) if target]
     provenance = {
         "resourceType": "Provenance",
-        "meta": {"tag": [{"system": SUBMISSION_TAG_SYSTEM, "code": submission}]},
-        "target": targets,
+        "meta": {"tag": [{"system": SUBMISSION_TAG_SYSTEM, "code": submission}, scope_tag]},
+        "target": [{"reference": target} for target in targets],
         "recorded": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
-                                 "code": "CREATE"}]},
+                                 "code": "UPDATE"}]},
         "agent": [{
             "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
                                  "code": "author"}]},
             "who": {"identifier": {"system": PRODUCER_SYSTEM, "value": producer_id}, "display": producer_id},
+            "onBehalfOf": {"identifier": legal_entity},
         }],
     }
-    bundle.setdefault("entry", []).append({
-        "fullUrl": f"urn:uuid:{submission[:8]}-{submission[8:12]}-{submission[12:16]}-"
-                   f"{submission[16:20]}-{submission[20:32]}",
+    return {
+        "fullUrl": uuid.uuid5(uuid.NAMESPACE_URL, f"{submission}#provenance").urn,
         "resource": provenance,
         "request": {"method": "POST", "url": "Provenance",
                     "ifNoneExist": f"_tag={SUBMISSION_TAG_SYSTEM}|{submission}"},
-    })
-    return bundle
+    }
 
 
 def log_submission(request_id: str, producer_id: str | None, status: int, issues: int,

@@ -1,10 +1,12 @@
-"""Stage 2: who is sending, and may they send for this facility?
+"""Who is sending (stage 2, authenticate) and for which legal entity (stage 5, authorise scope).
 
 Producers are authenticated by an API key (only its SHA-256 is configured) or
 by the client-certificate subject that a trusted TLS-terminating proxy passes
-in a header (ignored from any other address). Each producer is bound to the
-FINESS / idNatSt values it may submit for; a bundle naming another legal
-entity is refused with 403. Unauthenticated requests get 401.
+in a header (ignored from any other address); otherwise 401. Each producer is
+bound to the FINESS numbers it may submit for. After the TDDUI checks,
+``legal_entity_scope`` names the one legal entity the submission is stored
+under; an Organization carrying any idNatSt or FINESS of another entity is
+refused with 403.
 """
 from __future__ import annotations
 
@@ -16,24 +18,26 @@ from pathlib import Path
 
 import yaml
 
+from gateway.descriptor import LegalEntityPatterns
 from gateway.intake import Rejected
 from gateway.outcome import single
-
-ID_NAT_STRUCT_SYSTEM = "urn:oid:1.2.250.1.71.4.2.2"
-FINESS_SYSTEM = "https://finess.esante.gouv.fr"  # FR Core Organization.identifier:finess
-FINESS_PREFIX = "1"  # idNatSt = "1" + FINESS number (ANS nomenclature)
-
 
 @dataclass(frozen=True)
 class Producer:
     id: str
     finess: frozenset[str]
 
-    def may_submit_for(self, system: str, value: str) -> bool:
-        """idNatSt counts only as "1" + FINESS (other prefixes are ADELI, SIREN...)."""
-        if system == ID_NAT_STRUCT_SYSTEM:
-            return value.startswith(FINESS_PREFIX) and value[len(FINESS_PREFIX):] in self.finess
-        return system == FINESS_SYSTEM and value in self.finess
+
+@dataclass(frozen=True)
+class LegalEntity:
+    """The legal entity a submission is stored under, named by its idNatSt."""
+
+    system: str
+    id_nat_st: str
+
+    @property
+    def identifier(self) -> dict:
+        return {"system": self.system, "value": self.id_nat_st}
 
 
 def hash_api_key(key: str) -> str:
@@ -105,31 +109,57 @@ class Authenticator:
         return any(address in network for network in self.trusted_proxies)
 
 
-def authorise(producer: Producer, bundle: dict) -> None:
-    """403 unless every Organization of the bundle is one the producer may submit for."""
-    refused = []
-    organisations = 0
+def legal_entity_scope(producer: Producer | None, bundle: dict, patterns: LegalEntityPatterns) -> LegalEntity:
+    """The one legal entity of an accepted bundle, checked against the producer's scope.
+
+    422 when the bundle names no legal entity and the producer is not bound to
+    exactly one, or names several; 403 when an Organization carries any idNatSt
+    or FINESS identifier that is not the producer's. ``producer`` is None only
+    when authentication is off: then the bundle alone names its entity.
+    """
+    named, foreign = [], []
     for index, entry in enumerate(bundle.get("entry") or []):
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict) or resource.get("resourceType") != "Organization":
+        resource = entry.get("resource")
+        if resource.get("resourceType") != patterns.resource_type:
             continue
-        organisations += 1
-        identifiers = [(i["system"], i["value"]) for i in resource.get("identifier") or []
-                       if isinstance(i, dict) and i.get("system") in (ID_NAT_STRUCT_SYSTEM, FINESS_SYSTEM)
-                       and isinstance(i.get("value"), str)]
-        if not any(producer.may_submit_for(system, value) for system, value in identifiers):
-            refused.append(single(
-                "error", "forbidden",
-                f"Le producteur {producer.id} n'est pas habilité pour l'entité juridique "
-                f"{', '.join(value for _, value in identifiers) or '(sans idNatSt ni FINESS)'}.",
-                f"Producer {producer.id} may not submit for the legal entity "
-                f"{', '.join(value for _, value in identifiers) or '(no idNatSt nor FINESS)'}.",
-                rule="gateway-finess-scope", expression=f"Bundle.entry[{index}].resource.identifier"))
-    if not organisations:
-        refused.append(single(
+        for identifier in resource.get("identifier") or []:
+            system, value = identifier.get("system"), identifier.get("value")
+            if system == patterns.id_nat_st.system:
+                named.append(value)
+            if producer and system in (patterns.id_nat_st.system, patterns.finess.system) \
+                    and not belongs_to(producer, system, value, patterns):
+                foreign.append((index, value))
+    entities = sorted(set(named))
+    if len(entities) > 1:
+        raise Rejected(422, [single(
+            "error", "business-rule",
+            f"Le Bundle nomme plusieurs entités juridiques ({', '.join(entities)}) : une soumission porte sur une seule.",
+            f"The Bundle names several legal entities ({', '.join(entities)}); a submission is for one only.",
+            rule="BR-ONE-LEGAL-ENTITY", expression="Bundle.entry")])
+    if not entities:
+        if producer is None or len(producer.finess) != 1:
+            raise Rejected(422, [single(
+                "error", "business-rule",
+                "Le Bundle ne contient pas d'Organization portant l'idNatSt de l'entité juridique : elle est "
+                "obligatoire quand le producteur n'est pas rattaché à une seule entité juridique.",
+                "The Bundle holds no Organization with the legal entity's idNatSt: one is required when the "
+                "producer is not bound to exactly one legal entity.",
+                rule="BR-LEGAL-ENTITY", expression="Bundle.entry")])
+        entities = [patterns.id_nat_st_of_finess(next(iter(producer.finess)))]
+    if foreign:
+        raise Rejected(403, [single(
             "error", "forbidden",
-            "Le Bundle ne contient pas d'entité juridique (Organization) : habilitation impossible à vérifier.",
-            "The Bundle holds no legal entity (Organization): the producer's scope cannot be checked.",
-            rule="gateway-finess-scope", expression="Bundle.entry"))
-    if refused:
-        raise Rejected(403, refused)
+            f"Le producteur {producer.id} n'est pas habilité pour l'identifiant {value}.",
+            f"Producer {producer.id} may not submit for the identifier {value}.",
+            rule="gateway-finess-scope", expression=f"Bundle.entry[{index}].resource.identifier")
+            for index, value in foreign])
+    return LegalEntity(patterns.id_nat_st.system, entities[0])
+
+
+def belongs_to(producer: Producer, system: str, value, patterns: LegalEntityPatterns) -> bool:
+    """idNatSt counts only as the FINESS prefix + FINESS (other prefixes are ADELI, SIREN...)."""
+    if not isinstance(value, str):
+        return False
+    if system == patterns.id_nat_st.system:
+        return any(value == patterns.id_nat_st_of_finess(finess) for finess in producer.finess)
+    return value in producer.finess

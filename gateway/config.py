@@ -35,7 +35,7 @@ class Settings:
     api_key_header: str = "X-API-Key"
     certificate_header: str = "X-SSL-Client-S-DN"
     trusted_proxies: tuple[str, ...] = ()
-    idempotent_creates: bool = True
+    receipt: str = "upsert"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -71,7 +71,7 @@ class Settings:
             api_key_header=read("GATEWAY_API_KEY_HEADER", defaults.api_key_header),
             certificate_header=read("GATEWAY_CLIENT_CERT_HEADER", defaults.certificate_header),
             trusted_proxies=read("GATEWAY_TRUSTED_PROXIES", (), comma_list),
-            idempotent_creates=read("GATEWAY_IDEMPOTENCY", "identifiers", idempotency_mode) == "identifiers",
+            receipt=read("GATEWAY_RECEIPT", defaults.receipt, receipt_mode),
         )
 
 
@@ -87,9 +87,9 @@ def log_format(raw: str) -> str:
     return raw
 
 
-def idempotency_mode(raw: str) -> str:
-    if raw not in ("identifiers", "off"):
-        raise ValueError("expected 'identifiers' or 'off'")
+def receipt_mode(raw: str) -> str:
+    if raw not in ("upsert", "create"):
+        raise ValueError("expected 'upsert' or 'create'")
     return raw
 
 
@@ -120,6 +120,6 @@ SETTINGS_DOC = {
     "GATEWAY_PRODUCERS": "the same producer list as inline JSON (takes precedence over the file)",
     "GATEWAY_API_KEY_HEADER": "header carrying a producer's API key (default X-API-Key)",
     "GATEWAY_CLIENT_CERT_HEADER": "header in which the TLS proxy passes the client-certificate subject DN (default X-SSL-Client-S-DN)",
-    "GATEWAY_IDEMPOTENCY": "'identifiers' (default): creates become conditional on the business identifier, so a resent bundle creates nothing; 'off': plain creates",
+    "GATEWAY_RECEIPT": "'upsert' (default): each entry is a conditional update on its business identifiers within its legal entity (created, unchanged or a new version); 'create': plain creates, as the IG's letter says (a resend creates again)",
     "GATEWAY_TRUSTED_PROXIES": "comma-separated addresses/CIDRs of TLS proxies whose certificate header is believed (default none)",
 }

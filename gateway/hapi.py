@@ -7,18 +7,17 @@ OperationOutcome written by the gateway, never an exception page.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 
 import requests
+from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util import Retry
 
 from gateway.intake import Rejected
 from gateway.outcome import single
 
 FHIR_JSON = "application/fhir+json"
-CONFLICT_RETRY_PAUSES = (0.05, 0.2, 0.5)
-TDDUI_BUNDLE_PROFILE = "https://interop.esante.gouv.fr/ig/fhir/tddui/StructureDefinition/tddui-bundle"
 
 
 @dataclass(frozen=True)
@@ -46,12 +45,11 @@ def connection_refused(error: requests.ConnectionError) -> bool:
 class HapiClient:
     """A small HTTP client for one HAPI FHIR base URL, with fixed timeouts."""
 
-    def __init__(self, base_url: str, connect_timeout: float, read_timeout: float,
-                 retry_on_conflict: bool = False):
+    def __init__(self, base_url: str, connect_timeout: float, read_timeout: float):
         self.base_url = base_url.rstrip("/")
-        self.retry_on_conflict = retry_on_conflict
         self.timeout = (connect_timeout, read_timeout)
         self.session = requests.Session()
+        self.session.mount(self.base_url, HTTPAdapter(max_retries=conflict_retry()))
 
     def post_transaction(self, bundle: dict) -> HapiAnswer:
         """POST the transaction to HAPI's base, asking for the stored resources back."""
@@ -61,32 +59,23 @@ class HapiClient:
             "Accept": FHIR_JSON,
             "Prefer": "return=representation",
         }
-        answer = self._call("POST", self.base_url + "/", data=body, headers=headers)
-        for pause in CONFLICT_RETRY_PAUSES if self.retry_on_conflict else ():
-            if answer.status != 409:
-                break
-            # Identical conditional creates racing: HAPI's unique match-URL index makes
-            # all but one fail whole with 409; sent again, the transaction finds the
-            # winner's resources and creates nothing.
-            time.sleep(pause)
-            answer = self._call("POST", self.base_url + "/", data=body, headers=headers)
-        return answer
+        return self._call("POST", self.base_url + "/", data=body, headers=headers)
 
     def search(self, resource_type: str, params: dict) -> HapiAnswer:
         return self._call("GET", f"{self.base_url}/{resource_type}", params=params,
                           headers={"Accept": FHIR_JSON})
 
-    def readiness(self) -> tuple[bool, str]:
-        """HAPI answers and holds the TDDUI Bundle profile (so the package is installed)."""
+    def readiness(self, bundle_profile: str) -> tuple[bool, str]:
+        """HAPI answers and holds the IG's Bundle profile (so the package is installed)."""
         try:
-            answer = self.search("StructureDefinition", {"url": TDDUI_BUNDLE_PROFILE, "_summary": "count"})
+            answer = self.search("StructureDefinition", {"url": bundle_profile, "_summary": "count"})
         except Rejected as refusal:
             return False, refusal.issues[0].message.en
         if answer.status != 200:
             return False, f"HAPI answered {answer.status} to the StructureDefinition search"
         found = (answer.json() or {}).get("total", 0)
         if not found:
-            return False, "HAPI is up but the TDDUI package is not installed (no tddui-bundle StructureDefinition)"
+            return False, f"HAPI is up but the IG package is not installed (no StructureDefinition {bundle_profile})"
         return True, "HAPI reachable, TDDUI package installed"
 
     def _call(self, method: str, url: str, **kwargs) -> HapiAnswer:
@@ -119,6 +108,21 @@ class HapiClient:
                 rule="gateway-hapi-protocol")]) from None
         return HapiAnswer(response.status_code, response.content,
                           response.headers.get("Content-Type", FHIR_JSON))
+
+
+def conflict_retry() -> Retry:
+    """Resend a transaction HAPI refused whole with 409, and nothing else.
+
+    Twins racing on the same business identifiers: HAPI's unique match-URL
+    index, or a version conflict between two updates, fails all but one whole
+    with 409; sent again, each finds the winner's resources. A 409 commits
+    nothing, so resending is safe. Connection and read errors are never retried
+    here: the pipeline reports them (503, 502, 504) for the producer to resend.
+    """
+    # read=False re-raises a read error as it is (504 on a timeout, 502 on a drop), as requests' default does
+    return Retry(total=4, connect=0, read=False, redirect=0, other=0, status=4, status_forcelist=(409,),
+                 allowed_methods=frozenset({"POST"}), backoff_factor=0.1, raise_on_status=False,
+                 respect_retry_after_header=False)
 
 
 def unreachable() -> Rejected:

@@ -1,26 +1,36 @@
-"""Stage 6: turn HAPI's answer into the gateway's answer.
+"""Stage 8: turn HAPI's answer into the gateway's answer.
 
-A successful transaction (HAPI: 200 + transaction-response) becomes
-``201 Created`` with HAPI's body unchanged, as TDDUI Flux 1.2 asks; when it
-created nothing (a resent bundle, every entry ``200 OK``) the answer stays
-``200 OK``, so a producer can tell a retry from a first delivery. HAPI's
-refusals are relayed verbatim; only an answer that is not FHIR at all is
-replaced, by a 502 naming the problem.
+A successful transaction (HAPI: 200 + transaction-response) is cut back by
+the request mutation to one entry per entry the producer sent, and answered
+``201 Created`` when at least one entry was created, else ``200 OK`` (a resend,
+or only new versions), so a producer can tell a first delivery from the rest.
+A 412 from two stored resources matching one entry becomes the gateway's own
+OperationOutcome naming that entry; other refusals are relayed verbatim; an
+answer that is not FHIR at all is replaced by a 502 naming the problem.
 """
 from __future__ import annotations
+
+import json
 
 from gateway.hapi import HapiAnswer
 from gateway.intake import Rejected
 from gateway.outcome import single
+from gateway.receipt import RequestMutation
 
 
-def relay(answer: HapiAnswer) -> tuple[int, bytes, str]:
+def relay(answer: HapiAnswer, mutation: RequestMutation) -> tuple[int, bytes, str]:
     """Status, body and content type to send back to the producer."""
     document = answer.json()
     if answer.status == 200 and document and document.get("type") == "transaction-response":
+        response = mutation.post_process(document)
         created = any(str((entry.get("response") or {}).get("status", "")).startswith("201")
-                      for entry in document.get("entry") or [])
-        return (201 if created else 200), answer.body, answer.content_type
+                      for entry in response["entry"])
+        body = json.dumps(response, ensure_ascii=False).encode("utf-8")
+        return (201 if created else 200), body, answer.content_type
+    if answer.status == 412 and document and document.get("resourceType") == "OperationOutcome":
+        index = mutation.entry_of_conditional_url(diagnostics_of(document))
+        if index is not None:
+            raise double_match(document, index)
     if answer.status >= 400 and document and document.get("resourceType") == "OperationOutcome":
         return answer.status, answer.body, answer.content_type
     raise Rejected(502, [single(
@@ -28,3 +38,20 @@ def relay(answer: HapiAnswer) -> tuple[int, bytes, str]:
         f"Réponse inattendue du serveur FHIR (HTTP {answer.status}).",
         f"Unexpected answer from the FHIR server (HTTP {answer.status}).",
         rule="gateway-hapi-unexpected")])
+
+
+def diagnostics_of(outcome: dict) -> str:
+    return " ".join(str(issue.get("diagnostics", "")) for issue in outcome.get("issue") or [])
+
+
+def double_match(outcome: dict, index: int) -> Rejected:
+    """HAPI found several stored resources for one entry's identifiers: nothing was stored."""
+    diagnostics = diagnostics_of(outcome)
+    where = f"Bundle.entry[{index}]"
+    return Rejected(412, [single(
+        "error", "conflict",
+        f"Les identifiants métier de {where} désignent plusieurs ressources déjà enregistrées de cette "
+        "entité juridique ; rien n'a été enregistré. Diagnostic du serveur FHIR : " + diagnostics,
+        f"The business identifiers of {where} match several resources already stored for this legal "
+        "entity; nothing was stored. FHIR server diagnostic: " + diagnostics,
+        rule="gateway-receipt-double-match", expression=f"{where}.resource.identifier")])

@@ -1,21 +1,22 @@
 """``POST /``: the stages of one submission, in their one direction of flow.
 
-intake (media types, size, parse, limits) -> auth (who, and for which
-FINESS) -> conformance (normalise, then the TDDUI checks) -> request mutation
-(idempotent creates, audit Provenance) -> hapi (forward) -> relay (answer).
-Each stage either hands its result on or raises ``Rejected``; this module
-also times the stages for the metrics and writes the audit line.
+intake (media types) -> authenticate (who: 401) -> intake (size, parse: 413,
+400) -> conformance (normalise, then the TDDUI checks: 422) -> authorise scope
+(the one legal entity, within the producer's: 422, 403) -> receipt (the request
+mutation) -> hapi (forward) -> relay (answer, post-processed by the mutation).
+Each stage returns its value or raises ``Rejected``; this module applies
+them in order, times the stages for the metrics and writes the audit line.
 """
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from dataclasses import dataclass
 
-from gateway import audit, idempotency, intake, metrics, relay
-from gateway.auth import Authenticator, authorise
+from gateway import audit, intake, metrics, receipt, relay
+from gateway.auth import Authenticator, legal_entity_scope
 from gateway.conformance import ConformanceEngine
+from gateway.descriptor import Descriptor
 from gateway.hapi import HapiClient
 from gateway.intake import Limits, Rejected
 
@@ -42,12 +43,13 @@ class Answer:
 
 class SubmissionPipeline:
     def __init__(self, limits: Limits, authenticator: Authenticator | None, engine: ConformanceEngine,
-                 hapi: HapiClient, idempotent_creates: bool):
+                 descriptor: Descriptor, hapi: HapiClient, receipt_mode: str):
         self.limits = limits
         self.authenticator = authenticator
         self.engine = engine
+        self.descriptor = descriptor
         self.hapi = hapi
-        self.idempotent_creates = idempotent_creates
+        self.receipt_mode = receipt_mode
 
     def submit(self, incoming: Incoming) -> Answer:
         """Run every stage; a refusal is counted, logged and raised again for the caller to render."""
@@ -63,38 +65,33 @@ class SubmissionPipeline:
 
     def _run(self, incoming: Incoming, trace: dict) -> tuple[Answer, int]:
         intake.check_media_types(incoming.headers.get("Content-Type"), incoming.headers.get("Accept"))
+        producer = None
+        if self.authenticator:
+            producer = self.authenticator.authenticate(incoming.headers, incoming.remote_addr)
+            trace["producer"] = producer.id
+        producer_id = producer.id if producer else audit.ANONYMOUS
+
         raw = intake.read_body(incoming.stream, incoming.content_length, self.limits)
         bundle = intake.parse_bundle(raw, self.limits)
         if isinstance(bundle.get("entry"), list):
             metrics.BUNDLE_ENTRIES.observe(len(bundle["entry"]))
 
-        producer_id = audit.ANONYMOUS
-        if self.authenticator:
-            producer = self.authenticator.authenticate(incoming.headers, incoming.remote_addr)
-            producer_id = trace["producer"] = producer.id
-            authorise(producer, bundle)
-
         with metrics.VERDICT_SECONDS.time():
             verdict = self.engine.judge(bundle)
         if not verdict.accepted:
             raise Rejected(422, verdict.issues)
+        entity = legal_entity_scope(producer, verdict.bundle, self.descriptor.legal_entity)
 
         submission = trace["submission"] = audit.submission_id(producer_id, verdict.bundle)
-        outgoing = self._mutate(verdict.bundle, producer_id, submission)
+        mutation = receipt.decide(verdict.bundle, self.receipt_mode, entity, self.descriptor.business_identifiers,
+                                  producer_id, submission, frozenset({self.engine.bundle_profile}))
         started = time.perf_counter()
         try:
-            hapi_answer = self.hapi.post_transaction(outgoing)
+            hapi_answer = self.hapi.post_transaction(mutation.transaction)
         finally:
             metrics.HAPI_SECONDS.observe(time.perf_counter() - started)
-        status, body, content_type = relay.relay(hapi_answer)
+        status, body, content_type = relay.relay(hapi_answer, mutation)
         return Answer(status, body, content_type), len(verdict.issues)
-
-    def _mutate(self, bundle: dict, producer_id: str, submission: str) -> dict:
-        """The request mutation: conditional creates, then the audit Provenance."""
-        outgoing = copy.deepcopy(bundle)
-        if self.idempotent_creates:
-            idempotency.make_conditional(outgoing)
-        return audit.add_provenance(outgoing, producer_id, submission)
 
     @staticmethod
     def _record(incoming: Incoming, trace: dict, status: int, issues: list) -> None:

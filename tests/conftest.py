@@ -15,7 +15,7 @@ from dataclasses import replace
 import pytest
 
 from gateway.app import create_app
-from gateway.auth import FINESS_SYSTEM, hash_api_key
+from gateway.auth import hash_api_key
 from gateway.config import Settings
 from gateway.packages import PackageSet
 from tests.hapi_server import HapiServer
@@ -23,6 +23,8 @@ from tests.postgres_server import PostgresServer, postgres_bin_dir
 
 IG_EXAMPLE_BUNDLE = "Bundle-ExampleTDDUIBundle"
 TEST_API_KEY = "test-producer-key-for-the-ig-example-organisation"
+FINESS_SYSTEM = "https://finess.esante.gouv.fr"  # FR Core Organization.identifier:finess
+ID_NAT_ST_SYSTEM = "urn:oid:1.2.250.1.71.4.2.2"
 IG_EXAMPLE_FINESS = "480787529"  # the IG example Organization: idNatSt 1480787529
 # Further facilities of the test producer, one per fresh bundle, so that no
 # test sees resources another test created (idempotent creates would match them).
@@ -139,6 +141,21 @@ def as_submitted(bundle: dict) -> dict:
     """The IG example names profiles in request.url; a FHIR server wants resource types."""
     for entry in bundle["entry"]:
         entry["request"]["url"] = entry["resource"]["resourceType"]
+    return bundle
+
+
+def fresh_finess() -> str:
+    """A FINESS of the test producer that no other test uses."""
+    return FRESH_FINESS[next(_fresh_numbers)]
+
+
+def move_to_legal_entity(bundle: dict, finess: str) -> dict:
+    """The bundle's Organization renamed to another legal entity of the test producer (in place)."""
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "Organization":
+            for identifier in resource["identifier"]:
+                identifier["value"] = finess if identifier.get("system") == FINESS_SYSTEM else "1" + finess
     return bundle
 
 

@@ -67,6 +67,23 @@ def test_answer_lost_after_commit_then_resent_creates_no_duplicate(
     assert stored_counts(running_hapi, fresh_bundle) == (1, 1, 1)
 
 
+def test_change_whose_answer_was_lost_is_stored_once_when_resent(
+        settings, gateway, running_hapi, answer_dropping_proxy, fresh_bundle):
+    unlucky = create_app(replace(settings, hapi_base_url=answer_dropping_proxy)).test_client()
+    assert post(gateway, fresh_bundle).status_code == 201
+    changed = json.loads(json.dumps(fresh_bundle))
+    changed["entry"][0]["resource"]["telecom"] = [{"system": "phone", "value": "0699999999"}]
+
+    assert post(unlucky, changed).status_code == 502
+    resent = post(gateway, changed)
+
+    assert resent.status_code == 200, resent.get_data(as_text=True)
+    patient = resent.get_json()["entry"][0]["resource"]
+    assert patient["telecom"] == [{"system": "phone", "value": "0699999999"}]
+    assert patient["meta"]["versionId"] == "2", "the lost change was stored once, and the resend stored nothing"
+    assert stored_counts(running_hapi, fresh_bundle) == (1, 1, 1)
+
+
 def test_hapi_crash_under_load_gives_clean_refusals_and_no_partial_bundle(
         gateway_app, running_hapi, ig_example_bundle):
     hapi = running_hapi

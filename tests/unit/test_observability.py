@@ -8,12 +8,15 @@ from dataclasses import replace
 import pytest
 
 from gateway.app import create_app
+from tests.conftest import TEST_API_KEY
 from gateway.logs import JsonFormatter, RequestIdFilter
 
 
 @pytest.fixture(scope="module")
 def client(settings):
-    return create_app(replace(settings, hapi_base_url="http://127.0.0.1:9/fhir")).test_client()
+    client = create_app(replace(settings, hapi_base_url="http://127.0.0.1:9/fhir")).test_client()
+    client.environ_base["HTTP_X_API_KEY"] = TEST_API_KEY
+    return client
 
 
 def metric_value(text: str, line_start: str) -> float:

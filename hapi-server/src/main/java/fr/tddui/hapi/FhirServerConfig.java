@@ -77,6 +77,7 @@ public class FhirServerConfig {
 		retVal.setAllowMultipleDelete(theProps.isAllowMultipleDelete());
 		retVal.setExpungeEnabled(theProps.isExpungeEnabled());
 		retVal.setAutoCreatePlaceholderReferenceTargets(theProps.isAutoCreatePlaceholderReferenceTargets());
+		retVal.setAutoVersionReferenceAtPaths(theProps.getAutoVersionReferenceAtPaths().toArray(new String[0]));
 		retVal.setValidateResourceStatusForPackageUpload(theProps.isValidateResourceStatusForPackageUpload());
 		// no Lucene/Elasticsearch: plain SQL indexing only
 		retVal.setAdvancedHSearchIndexing(false);
@@ -178,6 +179,8 @@ public class FhirServerConfig {
 			ApplicationContext theAppContext) {
 		FhirContext ctx = theSystemDao.getContext();
 		RestfulServer server = new RestfulServer(ctx);
+		// versioned references (auto_version_reference_at_paths) must survive parsing and encoding too
+		ctx.getParserOptions().setDontStripVersionsFromReferencesAtPaths(theProps.getAutoVersionReferenceAtPaths());
 
 		ctx.setNarrativeGenerator(
 				theProps.isNarrativeEnabled() ? new DefaultThymeleafNarrativeGenerator() : new NullNarrativeGenerator());

@@ -36,6 +36,8 @@ public class HapiFhirProperties {
 	private boolean allowMultipleDelete = false;
 	private boolean expungeEnabled = false;
 	private boolean autoCreatePlaceholderReferenceTargets = false;
+	/** hapi.fhir.auto_version_reference_at_paths: references stored with the target's version (official key). */
+	private List<String> autoVersionReferenceAtPaths = new ArrayList<>();
 
 	/** Official default is true; must be false to install draft (ballot) profiles as resources. */
 	private boolean validateResourceStatusForPackageUpload = true;
@@ -249,6 +251,14 @@ public class HapiFhirProperties {
 
 	public void setAutoCreatePlaceholderReferenceTargets(boolean autoCreatePlaceholderReferenceTargets) {
 		this.autoCreatePlaceholderReferenceTargets = autoCreatePlaceholderReferenceTargets;
+	}
+
+	public List<String> getAutoVersionReferenceAtPaths() {
+		return autoVersionReferenceAtPaths;
+	}
+
+	public void setAutoVersionReferenceAtPaths(List<String> autoVersionReferenceAtPaths) {
+		this.autoVersionReferenceAtPaths = autoVersionReferenceAtPaths;
 	}
 
 	public boolean isValidateResourceStatusForPackageUpload() {
