@@ -11,6 +11,7 @@ declaration or an external reference is refused, never expanded or fetched.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +118,12 @@ class R4Model:
         return child.inline or type_code
 
 
+@lru_cache(maxsize=2)
+def _model(path: Path) -> R4Model:
+    """One model per package file and process: reading the 4,581 R4 resources takes seconds."""
+    return R4Model.from_package(path)
+
+
 class FhirXml:
     """XML reading and writing for one R4 model."""
 
@@ -125,7 +132,7 @@ class FhirXml:
 
     @classmethod
     def from_package(cls, path: Path) -> "FhirXml":
-        return cls(R4Model.from_package(path))
+        return cls(_model(Path(path).resolve()))
 
     # ------------------------------------------------------------------ XML -> JSON
 

@@ -50,12 +50,18 @@ def check_media_types(content_type: str | None, accept: str | None) -> None:
             f"Unsupported content type ({content_type or 'missing'}): "
             "send application/fhir+json or application/fhir+xml.",
             rule="gateway-content-type")])
-    if answer_format(accept) is None:
+    check_acceptable(accept)
+
+
+def check_acceptable(accept: str | None, format_parameter: str | None = None) -> None:
+    """406 when the ``_format`` parameter or the Accept header rules out both FHIR formats."""
+    if answer_format(accept, format_parameter) is None:
+        asked = f"_format={format_parameter}" if format_parameter else f"Accept : {accept}"
+        asked_en = f"_format={format_parameter}" if format_parameter else f"Accept: {accept}"
         raise Rejected(406, [single(
             "error", "not-supported",
-            f"La réponse ne peut être produite qu'en application/fhir+json ou application/fhir+xml "
-            f"(Accept : {accept}).",
-            f"The answer can only be application/fhir+json or application/fhir+xml (Accept: {accept}).",
+            f"La réponse ne peut être produite qu'en application/fhir+json ou application/fhir+xml ({asked}).",
+            f"The answer can only be application/fhir+json or application/fhir+xml ({asked_en}).",
             rule="gateway-accept")])
 
 
