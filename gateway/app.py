@@ -30,7 +30,7 @@ from gateway.hapi import HapiClient
 from gateway.intake import Limits, Rejected
 from gateway.logs import configure_logging
 from gateway.openapi import openapi_document
-from gateway.outcome import Issue, operation_outcome, preferred_language, single
+from gateway.outcome import Issue, operation_outcome, preferred_language, single, verdict_outcome
 from gateway.reads import ReadClient, Reader
 from gateway.submission import Incoming, SubmissionPipeline
 from gateway.validation import Validation
@@ -123,7 +123,7 @@ def create_app(settings: Settings | None = None) -> Flask:
                                          request.content_length)
         except Rejected as refusal:
             return outcome_response(refusal.status, refusal.issues)
-        return outcome_response(200, issues)
+        return fhir_response(200, verdict_outcome(issues, preferred_language(request.headers.get("Accept-Language"))))
 
     @app.get("/<resource_type>/<resource_id>")
     @app.get("/<resource_type>/<resource_id>/_history/<version_id>")

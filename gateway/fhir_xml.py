@@ -156,7 +156,7 @@ class FhirXml:
             raise FhirXmlError(f"le corps n'est pas en UTF-8 ({exc.reason}, octet {exc.start})",
                                f"the body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
         declared = XML_DECLARED_ENCODING.match(raw)
-        if declared and declared.group(1).lower().replace("_", "-") not in (b"utf-8", b"utf8"):
+        if declared and declared.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
             raise FhirXmlError("seul l'encodage UTF-8 est admis", "only the UTF-8 encoding is allowed")
         try:
             return fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
