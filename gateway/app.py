@@ -35,7 +35,7 @@ from gateway.reads import ReadClient, Reader
 from gateway.submission import Incoming, SubmissionPipeline
 from gateway.validation import Validation
 
-NOT_FHIR_ROUTES = ("/metrics", "/healthz", "/openapi.json")
+NOT_FHIR_ROUTES = ("/metrics", "/healthz", "/readyz", "/openapi.json")  # probes: never 406
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 log = logging.getLogger("tddui.gateway")
 

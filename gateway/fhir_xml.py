@@ -29,6 +29,9 @@ FHIR_NS = "http://hl7.org/fhir"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 SYSTEM_TYPE_PREFIX = "http://hl7.org/fhirpath/System."
 FHIR_TYPE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
+# The type of contained, Bundle.entry.resource, Parameters.parameter.resource...: in XML a
+# wrapper element around one resource element.
+RESOURCE = "Resource"
 HTML_VOID_ELEMENTS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
                       "track", "wbr"}
 BOOLEAN = {"true": True, "false": False}
@@ -210,7 +213,7 @@ class FhirXml:
         return _align_primitive_arrays(result)
 
     def _complex(self, item: Element, child: Child, code: str, at: str, depth: int, max_depth: int) -> dict:
-        if code == "Resource" or code in self.model.resource_types and child.inline is None:
+        if code == RESOURCE:
             inner = list(item)
             _no_text(item.text, at)
             if len(inner) != 1 or _split(inner[0].tag)[0] != FHIR_NS:
@@ -276,7 +279,7 @@ class FhirXml:
             if value is not None:
                 content["value"] = value
             return self._write_element(name, content, code)
-        if code == "Resource" or code in self.model.resource_types and child.inline is None:
+        if code == RESOURCE:
             return f"<{name}>{self._write_resource(value, value['resourceType'])}</{name}>"
         return self._write_element(name, value, self.model.node_of(child, code))
 
