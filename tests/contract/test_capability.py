@@ -58,3 +58,17 @@ def test_security_follows_the_configuration(settings, packages):
     with_proxy = security(replace(settings, trusted_proxies=("10.0.0.1",)))
     assert with_proxy["service"][0]["coding"][0]["code"] == "Certificates"
     assert "service" not in security(settings)
+
+
+def test_openapi_describes_the_served_endpoints(gateway):
+    document = gateway.get("/openapi.json").get_json()
+    operations = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+    reads = {("GET", f"/{kind}/{{id}}") for kind in ("Patient", "Organization", "Encounter")}
+    vreads = {("GET", f"/{kind}/{{id}}/_history/{{vid}}") for kind in ("Patient", "Organization", "Encounter")}
+    assert operations == {("POST", "/"), ("POST", "/$validate"), ("POST", "/Bundle/$validate"),
+                          ("GET", "/metadata")} | reads | vreads
+    assert document["components"]["securitySchemes"]["apiKey"]["name"] == "X-API-Key"
+    for path, item in document["paths"].items():
+        for operation in item.values():
+            assert "application/fhir+xml" in next(iter(operation["responses"].values())).get(
+                "content", {"application/fhir+xml": None}), path
