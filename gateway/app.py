@@ -1,9 +1,10 @@
 """Flask application factory: builds the stages once and maps the routes.
 
-``POST /`` runs ``gateway.submission.SubmissionPipeline``; every refusal on
-the way is a ``Rejected`` carrying its status and issues, rendered here by
-``outcome`` alone. The other routes are public: /metadata, /healthz, /readyz,
-/metrics.
+``POST /`` runs ``gateway.submission.SubmissionPipeline``, ``POST /$validate``
+``gateway.validation``, the reads ``gateway.reads``; every refusal on the way
+is a ``Rejected`` carrying its status and issues, rendered here by
+``outcome`` alone, in the FHIR format ``gateway.formats`` negotiates. The
+other routes are public: /metadata, /openapi.json, /healthz, /readyz, /metrics.
 """
 from __future__ import annotations
 
@@ -16,19 +17,24 @@ from importlib.metadata import PackageNotFoundError, version
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from gateway import metrics
+from gateway import intake, metrics
 from gateway.auth import Authenticator, ProducerRegistry
-from gateway.capability import gateway_capability_statement
+from gateway.capability import gateway_capability_statement, readable_types
 from gateway.config import ConfigurationError, Settings
 from gateway.conformance import ConformanceEngine
 from gateway.descriptor import load_descriptor
+from gateway.fhir_xml import FhirXml
+from gateway.formats import JSON, answer_format, body_format, render
 from gateway.hapi import HapiClient
 from gateway.intake import Limits, Rejected
 from gateway.logs import configure_logging
-from gateway.outcome import Issue, operation_outcome, preferred_language, single
-from gateway.submission import Incoming, SubmissionPipeline
+from gateway.openapi import openapi_document
+from gateway.outcome import Issue, operation_outcome, preferred_language, single, verdict_outcome
+from gateway.reads import Reader
+from gateway.submission import Incoming, Reception, SubmissionPipeline
+from gateway.validation import Validation
 
-FHIR_JSON = "application/fhir+json; charset=utf-8"
+NOT_FHIR_ROUTES = ("/metrics", "/healthz", "/readyz", "/openapi.json")  # probes: never 406
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 log = logging.getLogger("tddui.gateway")
 
@@ -38,15 +44,6 @@ def software_version() -> str:
         return version("tddui-gateway")
     except PackageNotFoundError:
         return "0+unknown"
-
-
-def fhir_response(status: int, document: dict) -> Response:
-    return Response(json.dumps(document, ensure_ascii=False), status=status, content_type=FHIR_JSON)
-
-
-def outcome_response(status: int, issues: list[Issue]) -> Response:
-    language = preferred_language(request.headers.get("Accept-Language"))
-    return fhir_response(status, operation_outcome(issues, language))
 
 
 def build_authenticator(settings: Settings) -> Authenticator | None:
@@ -68,24 +65,69 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
     engine = ConformanceEngine.load(settings)
-    capability = gateway_capability_statement(engine.packages, settings.implementation_guide, software_version())
     descriptor = load_descriptor(settings.implementation_guide, engine.packages)
+    xml = FhirXml.from_package(settings.r4_core_package_path)
+    capability = gateway_capability_statement(engine.packages, settings, software_version())
+    openapi = openapi_document(capability, settings.api_key_header if settings.auth_required else None)
     hapi = HapiClient(settings.hapi_base_url, settings.hapi_connect_timeout, settings.hapi_read_timeout)
-    pipeline = SubmissionPipeline(
-        Limits(settings.max_body_bytes, settings.max_entries, settings.max_json_depth),
-        build_authenticator(settings), engine, descriptor, hapi, settings.receipt)
+    authenticator = build_authenticator(settings)
+    reception = Reception(Limits(settings.max_body_bytes, settings.max_entries, settings.max_json_depth),
+                          authenticator, xml)
+    pipeline = SubmissionPipeline(reception, engine, descriptor, hapi, settings.receipt)
+    validation = Validation(reception, engine, descriptor)
+    reader = Reader(hapi, readable_types(capability), descriptor.legal_entity)
 
     app = Flask("tddui-gateway")
 
+    def negotiated() -> str:
+        """The answer's format; JSON when nothing acceptable was asked (the 406 itself)."""
+        return answer_format(request.headers.get("Accept"), request.args.get("_format"),
+                             body_format(request.content_type) or JSON) or JSON
+
+    def fhir_response(status: int, document: dict) -> Response:
+        body, content_type = render(document, negotiated(), xml)
+        return Response(body, status=status, content_type=content_type)
+
+    def outcome_response(status: int, issues: list[Issue]) -> Response:
+        language = preferred_language(request.headers.get("Accept-Language"))
+        return fhir_response(status, operation_outcome(issues, language))
+
+    def incoming() -> Incoming:
+        return Incoming(request.headers, request.remote_addr, request.stream, request.content_length,
+                        g.request_id)
+
     @app.post("/")
     def submit_transaction():
-        incoming = Incoming(request.headers, request.remote_addr, request.stream, request.content_length,
-                            g.request_id)
         try:
-            answer = pipeline.submit(incoming)
+            answer = pipeline.submit(incoming())
         except Rejected as refusal:
             return outcome_response(refusal.status, refusal.issues)
-        return Response(answer.body, status=answer.status, content_type=answer.content_type)
+        if negotiated() == JSON:  # HAPI's JSON, relayed byte for byte
+            return Response(answer.body, status=answer.status, content_type=answer.content_type)
+        return fhir_response(answer.status, json.loads(answer.body))
+
+    @app.post("/$validate")
+    @app.post("/Bundle/$validate")
+    def validate():
+        try:
+            issues = validation.validate(incoming())
+        except Rejected as refusal:
+            return outcome_response(refusal.status, refusal.issues)
+        return fhir_response(200, verdict_outcome(issues, preferred_language(request.headers.get("Accept-Language"))))
+
+    @app.get("/<resource_type>/<resource_id>")
+    @app.get("/<resource_type>/<resource_id>/_history/<version_id>")
+    def read(resource_type: str, resource_id: str, version_id: str | None = None):
+        try:
+            producer = authenticator.authenticate(request.headers, request.remote_addr) if authenticator else None
+            result = reader.read(producer, resource_type, resource_id, version_id,
+                                 request.headers.get("If-None-Match"))
+        except Rejected as refusal:
+            return outcome_response(refusal.status, refusal.issues)
+        response = Response(status=304) if result.not_modified else fhir_response(200, result.resource)
+        response.set_etag(result.version_id, weak=True)
+        response.last_modified = result.last_updated
+        return response
 
     @app.get("/metrics")
     def prometheus_metrics():
@@ -95,6 +137,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.get("/metadata")
     def metadata():
         return fhir_response(200, capability)
+
+    @app.get("/openapi.json")
+    def openapi_json():
+        return openapi
 
     @app.get("/healthz")
     def healthz():
@@ -113,6 +159,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     def assign_request_id():
         offered = request.headers.get("X-Request-ID", "")
         g.request_id = offered if REQUEST_ID_PATTERN.fullmatch(offered) else str(uuid.uuid4())
+
+    @app.before_request
+    def refuse_unacceptable_format():
+        """406 up front for reads; a POST's Accept is checked by its intake, after its Content-Type."""
+        if request.path in NOT_FHIR_ROUTES:
+            return None
+        accept = request.headers.get("Accept") if request.method != "POST" else None
+        try:
+            intake.check_acceptable(accept, request.args.get("_format"))
+        except Rejected as refusal:
+            return outcome_response(refusal.status, refusal.issues)
+        return None
 
     @app.after_request
     def return_request_id(response: Response) -> Response:

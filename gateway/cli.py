@@ -12,7 +12,7 @@ from pathlib import Path
 from gateway.config import ConfigurationError, Settings
 from gateway.conformance import ConformanceEngine, EngineStartupError
 from gateway.intake import Rejected, parse_bundle
-from gateway.outcome import LANGUAGES, Issue, operation_outcome, single
+from gateway.outcome import LANGUAGES, Issue, single, verdict_outcome
 
 EXIT_VALID, EXIT_INVALID, EXIT_CANNOT_RUN = 0, 1, 2
 _ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]\.?")
@@ -55,7 +55,7 @@ def validate(args: argparse.Namespace) -> int:
         valid = not any(issue.blocking for issue in issues)
         all_valid &= valid
         if args.format == "json":
-            print(json.dumps(operation_outcome(issues, args.lang), ensure_ascii=False,
+            print(json.dumps(verdict_outcome(issues, args.lang), ensure_ascii=False,
                              indent=2 if len(args.files) == 1 else None))
             continue
         for issue in issues:

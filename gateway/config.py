@@ -36,6 +36,12 @@ class Settings:
     certificate_header: str = "X-SSL-Client-S-DN"
     trusted_proxies: tuple[str, ...] = ()
     receipt: str = "upsert"
+    r4_core_package: Path = Path("hl7/hl7.fhir.r4.core-4.0.1.tgz")
+
+    @property
+    def r4_core_package_path(self) -> Path:
+        """The R4 core package, relative paths taken from the package directory."""
+        return self.package_dir / self.r4_core_package
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -72,6 +78,7 @@ class Settings:
             certificate_header=read("GATEWAY_CLIENT_CERT_HEADER", defaults.certificate_header),
             trusted_proxies=read("GATEWAY_TRUSTED_PROXIES", (), comma_list),
             receipt=read("GATEWAY_RECEIPT", defaults.receipt, receipt_mode),
+            r4_core_package=read("FHIR_R4_CORE_PACKAGE", defaults.r4_core_package, Path),
         )
 
 
@@ -106,6 +113,7 @@ SETTINGS_DOC = {
     "HAPI_CONNECT_TIMEOUT": "seconds to wait for a TCP connection to HAPI (default 5)",
     "HAPI_READ_TIMEOUT": "seconds to wait for HAPI's answer before replying 504 (default 120)",
     "FHIR_PACKAGE_DIR": "directory holding the FHIR package .tgz files (default ../shared/fhir-packages)",
+    "FHIR_R4_CORE_PACKAGE": "the R4 core package whose StructureDefinitions drive the FHIR XML converter, relative to FHIR_PACKAGE_DIR (default hl7/hl7.fhir.r4.core-4.0.1.tgz)",
     "TDDUI_IG": "the TDDUI package as name#version (default ans.fhir.fr.tddui#2.0.0-ballot)",
     "GATEWAY_HOST": "address the gateway listens on (default 127.0.0.1)",
     "GATEWAY_PORT": "port the gateway listens on (default 8000)",

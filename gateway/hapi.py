@@ -61,6 +61,11 @@ class HapiClient:
         }
         return self._call("POST", self.base_url + "/", data=body, headers=headers)
 
+    def read(self, resource_type: str, resource_id: str, version_id: str | None = None) -> HapiAnswer:
+        """GET one resource, or one version of it."""
+        path = f"{resource_type}/{resource_id}" + (f"/_history/{version_id}" if version_id else "")
+        return self._call("GET", f"{self.base_url}/{path}", headers={"Accept": FHIR_JSON})
+
     def search(self, resource_type: str, params: dict) -> HapiAnswer:
         return self._call("GET", f"{self.base_url}/{resource_type}", params=params,
                           headers={"Accept": FHIR_JSON})

@@ -1,6 +1,7 @@
 """Stage 1: parse the request into a Bundle, within limits.
 
-Media types are checked from the headers (415, 406), the body size before it
+Media types are checked from the headers (415, 406; FHIR JSON or XML, see
+``formats``), the body size before it
 is read in full (413), then the JSON (400: strict JSON in UTF-8, as FHIR
 requires: no NaN, no infinite number, no unpaired surrogate escape), its
 nesting depth (400) and the number of entries (413). Anything that is not a FHIR Bundle is refused with
@@ -13,10 +14,9 @@ import math
 import re
 from dataclasses import dataclass
 
+from gateway.formats import answer_format, body_format
 from gateway.outcome import Issue, single
 
-ACCEPTED_CONTENT_TYPES = ("application/fhir+json", "application/json")
-ACCEPTABLE_ANSWERS = ("application/fhir+json", "application/json", "application/*", "*/*")
 # A \uD800-\uDFFF escape: paired, it is one character; alone, a string that
 # cannot be written as UTF-8 (so neither echoed in an OperationOutcome nor sent to HAPI).
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -40,24 +40,28 @@ class Limits:
     max_depth: int = 64
 
 
-def media_type(header: str | None) -> str:
-    return (header or "").split(";")[0].strip().lower()
-
-
 def check_media_types(content_type: str | None, accept: str | None) -> None:
-    """415 for a body that is not FHIR JSON, 406 when FHIR JSON is not acceptable."""
-    if media_type(content_type) not in ACCEPTED_CONTENT_TYPES:
+    """415 for a body that is not FHIR JSON or XML, 406 when neither FHIR format is acceptable."""
+    if body_format(content_type) is None:
         raise Rejected(415, [single(
             "error", "not-supported",
             f"Type de contenu non pris en charge ({content_type or 'absent'}) : "
-            "envoyez application/fhir+json.",
-            f"Unsupported content type ({content_type or 'missing'}): send application/fhir+json.",
+            "envoyez application/fhir+json ou application/fhir+xml.",
+            f"Unsupported content type ({content_type or 'missing'}): "
+            "send application/fhir+json or application/fhir+xml.",
             rule="gateway-content-type")])
-    if accept and not any(media_type(part) in ACCEPTABLE_ANSWERS for part in accept.split(",")):
+    check_acceptable(accept)
+
+
+def check_acceptable(accept: str | None, format_parameter: str | None = None) -> None:
+    """406 when the ``_format`` parameter or the Accept header rules out both FHIR formats."""
+    if answer_format(accept, format_parameter) is None:
+        asked = f"_format={format_parameter}" if format_parameter else f"Accept : {accept}"
+        asked_en = f"_format={format_parameter}" if format_parameter else f"Accept: {accept}"
         raise Rejected(406, [single(
             "error", "not-supported",
-            f"La réponse ne peut être produite qu'en application/fhir+json (Accept : {accept}).",
-            f"The answer can only be application/fhir+json (Accept: {accept}).",
+            f"La réponse ne peut être produite qu'en application/fhir+json ou application/fhir+xml ({asked}).",
+            f"The answer can only be application/fhir+json or application/fhir+xml ({asked_en}).",
             rule="gateway-accept")])
 
 
@@ -83,6 +87,11 @@ def _too_large(size: int | None, limits: Limits) -> Rejected:
 
 def parse_bundle(raw: bytes, limits: Limits = Limits()) -> dict:
     """Decode a JSON FHIR Bundle within ``limits`` or raise ``Rejected``."""
+    return check_bundle(parse_resource(raw, limits), limits)
+
+
+def parse_resource(raw: bytes, limits: Limits = Limits()) -> dict:
+    """Decode a JSON FHIR resource (any type) within ``limits`` or raise ``Rejected``."""
     try:
         text = raw.decode("utf-8-sig")
         document = json.loads(text, parse_float=_finite_number, parse_constant=_not_a_json_constant)
@@ -104,6 +113,11 @@ def parse_bundle(raw: bytes, limits: Limits = Limits()) -> dict:
             "Le corps de la requête n'est pas une ressource FHIR (resourceType absent).",
             "The request body is not a FHIR resource (no resourceType).",
             rule="gateway-fhir-resource")])
+    return document
+
+
+def check_bundle(document: dict, limits: Limits = Limits()) -> dict:
+    """400 unless the resource is a Bundle, 413 above the entry limit; JSON and XML bodies alike."""
     if document["resourceType"] != "Bundle":
         raise Rejected(400, [single(
             "error", "structure",

@@ -63,6 +63,15 @@ def operation_outcome(issues: list[Issue], language: str = "fr") -> dict:
     return {"resourceType": "OperationOutcome", "issue": rendered}
 
 
+def verdict_outcome(issues: list[Issue], language: str = "fr") -> dict:
+    """A validation verdict: every issue, then, when none blocks, one ``information`` issue saying so."""
+    if any(issue.blocking for issue in issues):
+        return operation_outcome(issues, language)
+    valid = single("information", "informational", "Le Bundle est valide.", "The Bundle is valid.",
+                   rule="gateway-valid")
+    return operation_outcome([*issues, valid], language)
+
+
 def single(severity: str, code: str, fr: str, en: str, rule: str | None = None,
            expression: str | None = None) -> Issue:
     """Shorthand for the gateway's own one-issue refusals."""

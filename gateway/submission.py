@@ -1,7 +1,7 @@
 """``POST /``: the stages of one submission, in their one direction of flow.
 
-intake (media types) -> authenticate (who: 401) -> intake (size, parse: 413,
-400) -> conformance (normalise, then the TDDUI checks: 422) -> authorise scope
+intake (media types) -> authenticate (who: 401) -> intake (size, JSON or XML
+decoding: 413, 400) -> conformance (normalise, then the TDDUI checks: 422) -> authorise scope
 (the one legal entity, within the producer's: 422, 403) -> receipt (the request
 mutation) -> hapi (forward) -> relay (answer, post-processed by the mutation).
 Each stage returns its value or raises ``Rejected``; this module applies
@@ -14,9 +14,11 @@ import time
 from dataclasses import dataclass
 
 from gateway import audit, intake, metrics, receipt, relay
-from gateway.auth import Authenticator, legal_entity_scope
+from gateway.auth import Authenticator, Producer, legal_entity_scope
 from gateway.conformance import ConformanceEngine
 from gateway.descriptor import Descriptor
+from gateway.fhir_xml import FhirXml
+from gateway.formats import XML, body_format
 from gateway.hapi import HapiClient
 from gateway.intake import Limits, Rejected
 
@@ -41,11 +43,41 @@ class Answer:
     content_type: str
 
 
-class SubmissionPipeline:
-    def __init__(self, limits: Limits, authenticator: Authenticator | None, engine: ConformanceEngine,
-                 descriptor: Descriptor, hapi: HapiClient, receipt_mode: str):
+@dataclass(frozen=True)
+class Received:
+    """What intake and authentication hand on: who sent it, and the decoded resource."""
+
+    producer: Producer | None
+    document: dict
+
+
+class Reception:
+    """The first stages, shared by ``POST /`` and ``$validate``: media types, who (401), body, decoding."""
+
+    def __init__(self, limits: Limits, authenticator: Authenticator | None, xml: FhirXml):
         self.limits = limits
         self.authenticator = authenticator
+        self.xml = xml
+
+    def receive(self, incoming: Incoming, trace: dict) -> Received:
+        content_type = incoming.headers.get("Content-Type")
+        intake.check_media_types(content_type, incoming.headers.get("Accept"))
+        producer = None
+        if self.authenticator:
+            producer = self.authenticator.authenticate(incoming.headers, incoming.remote_addr)
+            trace["producer"] = producer.id
+        raw = intake.read_body(incoming.stream, incoming.content_length, self.limits)
+        if body_format(content_type) == XML:
+            document = self.xml.parse_resource(raw, self.limits)
+        else:
+            document = intake.parse_resource(raw, self.limits)
+        return Received(producer, document)
+
+
+class SubmissionPipeline:
+    def __init__(self, reception: Reception, engine: ConformanceEngine, descriptor: Descriptor, hapi: HapiClient,
+                 receipt_mode: str):
+        self.reception = reception
         self.engine = engine
         self.descriptor = descriptor
         self.hapi = hapi
@@ -64,15 +96,10 @@ class SubmissionPipeline:
         return answer
 
     def _run(self, incoming: Incoming, trace: dict) -> tuple[Answer, int]:
-        intake.check_media_types(incoming.headers.get("Content-Type"), incoming.headers.get("Accept"))
-        producer = None
-        if self.authenticator:
-            producer = self.authenticator.authenticate(incoming.headers, incoming.remote_addr)
-            trace["producer"] = producer.id
+        received = self.reception.receive(incoming, trace)
+        producer = received.producer
         producer_id = producer.id if producer else audit.ANONYMOUS
-
-        raw = intake.read_body(incoming.stream, incoming.content_length, self.limits)
-        bundle = intake.parse_bundle(raw, self.limits)
+        bundle = intake.check_bundle(received.document, self.reception.limits)
         if isinstance(bundle.get("entry"), list):
             metrics.BUNDLE_ENTRIES.observe(len(bundle["entry"]))
 

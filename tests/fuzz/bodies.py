@@ -13,7 +13,9 @@ from functools import lru_cache
 
 from hypothesis import strategies as st
 
-from tests.cases import CASES, ig_example_bundle, load_examples
+from gateway.config import Settings
+from gateway.fhir_xml import FhirXml
+from tests.cases import CASES, ig_example_bundle, load_examples, package_dir
 from tests.conftest import TEST_API_KEY
 from tests.fuzz.harness import MAX_BODY_BYTES, MAX_ENTRIES, MAX_JSON_DEPTH, Expectation, FuzzRequest
 
@@ -229,7 +231,11 @@ def many_entries(draw) -> FuzzRequest:
 @st.composite
 def byte_mutations(draw) -> FuzzRequest:
     """A case bundle's bytes with 1 to 8 bits flipped, bytes inserted, deleted or repeated."""
-    body = bytearray(serialised(case_documents()[draw(case_names())]))
+    return FuzzRequest(mutated(draw, serialised(case_documents()[draw(case_names())])), GOOD_HEADERS)
+
+
+def mutated(draw, original: bytes) -> bytes:
+    body = bytearray(original)
     for _ in range(draw(st.integers(1, 8))):
         position = draw(st.integers(0, len(body) - 1))
         action = draw(st.sampled_from(["flip", "insert", "delete", "repeat"]))
@@ -243,7 +249,7 @@ def byte_mutations(draw) -> FuzzRequest:
             body[position:position] = body[position:position + draw(st.integers(1, 64))]
         if not body:
             break
-    return FuzzRequest(bytes(body), GOOD_HEADERS)
+    return bytes(body)
 
 
 INVALID_UTF8 = (b"\xff", b"\xc3", b"\xe2\x82", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\x80")
@@ -288,12 +294,12 @@ def accepted_bundles(draw) -> FuzzRequest:
 # ---------------------------------------------------------------- headers
 ACCEPTED_CONTENT_TYPES = (FHIR_JSON, "application/json", "application/fhir+json; charset=utf-8",
                           "APPLICATION/FHIR+JSON;fhirVersion=4.0", " application/json ")
-REFUSED_CONTENT_TYPES = (None, "", "text/plain", "application/fhir+xml", "application/xml", "text/json",
+REFUSED_CONTENT_TYPES = (None, "", "text/plain", "text/json",
                          "multipart/form-data; boundary=x", "application/x-www-form-urlencoded",
                          "application/json-patch+json", ";application/json")
 ACCEPTABLE_ANSWERS = (None, "", "*/*", FHIR_JSON, "application/json", "application/*",
                       "text/html, */*;q=0.8", "application/fhir+json;q=0.9, application/fhir+xml")
-REFUSED_ANSWERS = ("application/fhir+xml", "text/html", "application/xml, text/plain", "image/png", "json")
+REFUSED_ANSWERS = ("text/html", "text/plain, image/*", "image/png", "json", "application/fhir+json;q=0")
 
 
 
@@ -334,6 +340,84 @@ def header_variants(draw) -> FuzzRequest:
         f"{expected[0]} {expected[1]}", lambda status, rules: status == expected[0] and rules == [expected[1]]))
 
 
+# ---------------------------------------------------------------- FHIR XML
+FHIR_XML = "application/fhir+xml"
+XML_HEADERS = {"Content-Type": FHIR_XML, "X-API-Key": TEST_API_KEY}
+REFUSED_AS_BAD_XML = Expectation("400 gateway-xml", lambda status, rules: status == 400 and rules == ["gateway-xml"])
+FHIR_NS = b'xmlns="http://hl7.org/fhir"'
+HOSTILE_PROLOGUES = (
+    b'<!DOCTYPE Bundle [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>',
+    b'<!DOCTYPE Bundle [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
+    b'<!DOCTYPE Bundle [<!ENTITY % p SYSTEM "http://127.0.0.1:9/evil.dtd"> %p;]>',
+    b'<!DOCTYPE Bundle SYSTEM "http://127.0.0.1:9/fhir.dtd">',
+    b'<!DOCTYPE Bundle [<!ELEMENT Bundle ANY>]>',
+)
+
+
+@lru_cache(maxsize=1)
+def fhir_xml() -> FhirXml:
+    return FhirXml.from_package(package_dir() / Settings.from_env().r4_core_package)
+
+
+def xml_of(document: dict) -> bytes:
+    return fhir_xml().to_xml(document).encode("utf-8")
+
+
+@st.composite
+def xml_byte_mutations(draw) -> FuzzRequest:
+    """A case bundle written as FHIR XML, then bit-flipped, cut, stretched or truncated."""
+    name = draw(st.deferred(lambda: st.sampled_from(sorted(case_documents()))))
+    document = case_documents()[name]
+    if not isinstance(document.get("resourceType"), str) or not _writable(document):
+        document = accepted_documents()["V1"]
+    body = xml_of(document)
+    if draw(st.booleans()):
+        body = body[:draw(st.integers(0, len(body) - 1))]
+        return FuzzRequest(body, XML_HEADERS, REFUSED_AS_BAD_XML)
+    return FuzzRequest(mutated(draw, body), XML_HEADERS)
+
+
+def _writable(document: dict) -> bool:
+    try:
+        fhir_xml().to_xml(document)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return True
+
+
+@st.composite
+def hostile_xml(draw) -> FuzzRequest:
+    """Entity bombs, external entities, DTDs, foreign or missing namespaces, unknown elements: all 400."""
+    body = xml_of(accepted_documents()[draw(st.sampled_from(sorted(accepted_documents())))])
+    attack = draw(st.sampled_from(["prologue", "namespace", "unknown element", "entity reference", "encoding"]))
+    if attack == "prologue":
+        body = b'<?xml version="1.0"?>' + draw(st.sampled_from(HOSTILE_PROLOGUES)) + body
+    elif attack == "namespace":
+        body = body.replace(FHIR_NS, draw(st.sampled_from(
+            [b"", b'xmlns="http://hl7.org/fhir/"', b'xmlns="urn:x"', b'xmlns:f="http://hl7.org/fhir"'])), 1)
+    elif attack == "unknown element":
+        tag = draw(token_text.filter(lambda t: t and t[0].isalpha())).encode()
+        position = body.index(b"<type ")
+        body = body[:position] + b"<x" + tag + b' value="1"/>' + body[position:]
+    elif attack == "entity reference":
+        body = body.replace(b'value="transaction"', b'value="&' + draw(st.sampled_from(
+            [b"lol", b"xxe", b"#0", b"#xD800"])) + b';"', 1)
+    else:
+        body = b'<?xml version="1.0" encoding="' + draw(st.sampled_from(
+            [b"ISO-8859-1", b"UTF-16", b"US-ASCII", b"EBCDIC-US"])) + b'"?>' + body
+    return FuzzRequest(body, XML_HEADERS, REFUSED_AS_BAD_XML)
+
+
+@st.composite
+def accepted_xml_bundles(draw) -> FuzzRequest:
+    """An accepted case bundle as XML, asking for either format back: HAPI (a closed port) answers 503."""
+    body = xml_of(accepted_documents()[draw(st.sampled_from(sorted(accepted_documents())))])
+    headers = {**XML_HEADERS, "Accept": draw(st.sampled_from([FHIR_XML, FHIR_JSON, "*/*", "application/xml"]))}
+    return FuzzRequest(body, headers, Expectation(
+        "503 gateway-hapi-unreachable",
+        lambda status, rules: status == 503 and rules == ["gateway-hapi-unreachable"]))
+
+
 REQUEST_STRATEGIES = {
     "truncated JSON": truncated(),
     "wrong types at random paths": wrong_values(),
@@ -344,4 +428,7 @@ REQUEST_STRATEGIES = {
     "invalid Unicode": bad_unicode(),
     "accepted bundles": accepted_bundles(),
     "headers and API key": header_variants(),
+    "XML byte mutations": xml_byte_mutations(),
+    "hostile XML": hostile_xml(),
+    "accepted bundles as XML": accepted_xml_bundles(),
 }

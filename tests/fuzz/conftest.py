@@ -28,6 +28,11 @@ def fuzzed_gateway(settings, request):
 
 
 def pytest_terminal_summary(terminalreporter):
+    from tests.fuzz.test_openapi import answers_seen
+    if answers_seen:
+        terminalreporter.section("schemathesis: answers by operation and status")
+        for label, count in sorted(answers_seen.items()):
+            terminalreporter.write_line(f"{count:7d}  {label}")
     if not bodies_sent:
         return
     seconds = time.monotonic() - fuzz_started[0]

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from tests.fuzz.bodies import REQUEST_STRATEGIES
+from tests.fuzz.bodies import REQUEST_STRATEGIES, fhir_xml
 from tests.fuzz.harness import FUZZ_SEED, TOTAL_BODIES, crashed_checks, post_with_hang_guard
 
 DOCUMENTED_STATUSES = {400, 401, 403, 406, 413, 415, 422, 502, 503, 504}
@@ -41,8 +41,9 @@ def test_every_answer_is_a_documented_refusal_with_an_operation_outcome(fuzzed_g
     status = response.status_code
     assert status in DOCUMENTED_STATUSES, f"{status}: {response.get_data(as_text=True)[:2000]}"
 
-    assert response.mimetype == "application/fhir+json"
-    outcome = json.loads(response.get_data())
+    assert response.mimetype in ("application/fhir+json", "application/fhir+xml")
+    outcome = (json.loads(response.get_data()) if response.mimetype == "application/fhir+json"
+               else fhir_xml().parse_resource(response.get_data()))
     assert outcome["resourceType"] == "OperationOutcome"
     issues = outcome["issue"]
     assert issues and all(issue.get("severity") in SEVERITIES and isinstance(issue.get("code"), str)

@@ -33,7 +33,7 @@ def refusal(response, status: int, rule: str) -> dict:
 
 
 def test_wrong_content_type_is_415(client):
-    issue = refusal(client.post("/", data="<Bundle/>", content_type="application/fhir+xml"),
+    issue = refusal(client.post("/", data="<Bundle/>", content_type="text/plain"),
                     415, "gateway-content-type")
     assert issue["code"] == "not-supported"
 
@@ -44,7 +44,7 @@ def test_missing_content_type_is_415(client):
 
 def test_unsupported_accept_is_406(client):
     refusal(client.post("/", data=b"{}", content_type="application/fhir+json",
-                        headers={"Accept": "application/fhir+xml"}), 406, "gateway-accept")
+                        headers={"Accept": "text/html"}), 406, "gateway-accept")
 
 
 def test_declared_oversized_body_is_413(client):
