@@ -10,6 +10,7 @@ exactly that, and that the gateway never saw the request.
 from __future__ import annotations
 
 import copy
+import json
 import socket
 import ssl
 import threading
@@ -143,6 +144,27 @@ def test_a_body_over_the_limit_is_413_as_an_operation_outcome(proxy, proxied_gat
     outcome = assert_proxy_outcome(answer, 413, "proxy-body-too-large")
     assert outcome["issue"][0]["code"] == "too-long"
     assert_never_reached_gateway(proxied_gateway, rid)
+
+
+@pytest.mark.parametrize("request_bytes, status, rule", [
+    (b"NOT AN HTTP REQUEST\r\n\r\n", b"400", "proxy-bad-request"),   # no URI at all
+    (b"GET / HTTP/1.1\r\nHost: localhost\r\nNo colon here\r\n\r\n", b"400", "proxy-bad-request"),
+    (b"GET / HTTP/9.9\r\nHost: localhost\r\n\r\n", b"505", "proxy-http-version"),
+])
+def test_a_malformed_request_is_an_operation_outcome(proxy, pki, request_bytes, status, rule):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as raw:
+        with pki.context("proxy-dui").wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(request_bytes)
+            received = b""
+            try:
+                while chunk := tls.recv(65536):
+                    received += chunk
+            except ssl.SSLEOFError:   # closed without close_notify: what came before still counts
+                pass
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 " + status), head
+    assert b"Content-Type: application/fhir+json" in head
+    assert rule in rule_codes(json.loads(body))
 
 
 def test_no_server_version_in_answers(proxy, pki):
