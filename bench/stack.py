@@ -42,13 +42,11 @@ from gateway.config import Settings  # noqa: E402
 from gateway.conformance import ConformanceEngine  # noqa: E402
 from tests.cases import package_dir  # noqa: E402
 from tests.conftest import FINESS_SYSTEM, ID_NAT_ST_SYSTEM  # noqa: E402
-from tests.hapi_server import HapiServer, free_port, stop_process_group  # noqa: E402
+from tests.gateway_server import GatewayServer  # noqa: E402
+from tests.hapi_server import HapiServer  # noqa: E402
 
 FHIR_JSON = "application/fhir+json"
-GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 STORED_TYPES = ("Patient", "Organization", "Encounter", "Provenance")
-# GATEWAY_PRODUCERS is one environment string: Linux caps one at 128 KiB.
-INLINE_PRODUCERS_MAX = 100_000
 
 
 # ------------------------------------------------------------------ producers
@@ -185,7 +183,7 @@ class Stack:
         self.workdir = Path(tempfile.mkdtemp(prefix="tddui-bench-"))
         self.keep_dir = keep_dir
         self.hapi: HapiServer | None = None
-        self.gunicorn: subprocess.Popen | None = None
+        self.gateway: GatewayServer | None = None
         self.gateway_url = ""
 
     def __enter__(self) -> "Stack":
@@ -210,56 +208,20 @@ class Stack:
         self._start_gateway()
 
     def _start_gateway(self) -> None:
-        port = free_port()
-        self.gateway_url = f"http://127.0.0.1:{port}/"
-        env = dict(os.environ, HAPI_BASE_URL=self.hapi.base_url, GATEWAY_HOST="127.0.0.1",
-                   GATEWAY_PORT=str(port), GATEWAY_WORKERS=str(self.workers), GATEWAY_AUTH="required",
-                   FHIR_PACKAGE_DIR=str(package_dir()),
-                   PROMETHEUS_MULTIPROC_DIR=str(self._mkdir("metrics")))
-        env.pop("GATEWAY_PRODUCERS_FILE", None)
-        document = json.dumps({"producers": [p.config() for p in self.producers]})
-        if len(document) <= INLINE_PRODUCERS_MAX:
-            env["GATEWAY_PRODUCERS"] = document
-        else:
-            env.pop("GATEWAY_PRODUCERS", None)
-            producers_file = self.workdir / "producers.json"   # JSON is YAML
-            producers_file.write_text(document)
-            env["GATEWAY_PRODUCERS_FILE"] = str(producers_file)
+        self.gateway = GatewayServer(self.workdir, self.hapi.base_url, [p.config() for p in self.producers],
+                                     workers=self.workers)
+        self.gateway_url = self.gateway.url
         print(f"==> starting the gateway under gunicorn on {self.gateway_url} ({self.workers} workers, "
               f"{len(self.producers)} producers)", flush=True)
-        started = time.monotonic()
-        with open(self.workdir / "gateway.log", "ab") as log:
-            self.gunicorn = subprocess.Popen(
-                [str(GUNICORN), "--config", "python:gateway.gunicorn_conf", "gateway.app:create_app()"],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.gunicorn.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.gunicorn.returncode}:\n{self.gateway_log_tail()}")
-            try:
-                if requests.get(self.gateway_url + "readyz", timeout=5).status_code == 200:
-                    print(f"    ready in {time.monotonic() - started:.1f} s", flush=True)
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(1)
-        raise RuntimeError(f"gateway not ready after 180 s:\n{self.gateway_log_tail()}")
-
-    def _mkdir(self, name: str) -> Path:
-        path = self.workdir / name
-        path.mkdir(exist_ok=True)
-        return path
+        print(f"    ready in {self.gateway.start():.1f} s", flush=True)
 
     def gateway_log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join((self.workdir / "gateway.log").read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return self.gateway.log_tail(lines) if self.gateway else "(no log)"
 
     def stop(self) -> None:
-        stop_process_group(self.gunicorn, grace_seconds=30)
-        self.gunicorn = None
+        if self.gateway:
+            self.gateway.stop()
+            self.gateway = None
         if self.hapi:
             self.hapi.stop()
             self.hapi = None

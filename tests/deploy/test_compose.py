@@ -2,6 +2,7 @@
 a Docker engine answers, brought up for real with testcontainers."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import shutil
@@ -11,6 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from gateway.config import Settings
+from tests.proxy_server import DEFAULTS as PROXY_DEFAULTS, template_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
@@ -32,12 +36,12 @@ def launcher_hapi_version() -> str:
                      (ROOT / "hapi-server" / "pom.xml").read_text()).group(1)
 
 
-def test_the_stack_has_its_three_services(services):
-    assert set(services) == {"db", "hapi", "gateway"}
+def test_the_stack_has_its_four_services(services):
+    assert set(services) == {"db", "hapi", "gateway", "proxy"}
 
 
 def test_every_image_is_pinned_to_a_version(services):
-    images = [services["db"]["image"], services["hapi"]["image"], services["gateway"]["image"]]
+    images = [services[name]["image"] for name in ("db", "hapi", "gateway", "proxy")]
     images += re.findall(r"^FROM\s+(\S+)", (ROOT / "docker" / "hapi.Dockerfile").read_text(), re.M)
     images += re.findall(r"^FROM\s+(\S+)", (ROOT / "docker" / "Dockerfile").read_text(), re.M)
     unpinned = [image for image in images if not PINNED_TAG.match(image) or image.endswith(":latest")]
@@ -84,6 +88,8 @@ def test_hapi_uses_postgresql_with_hapis_dialect(services):
 
 def test_every_service_has_a_healthcheck(services):
     assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
+    health_port = services["proxy"]["environment"]["PROXY_HEALTH_PORT"]
+    assert f"http://127.0.0.1:{health_port}/proxy-health" in services["proxy"]["healthcheck"]["test"]
     assert "HapiReady" in services["hapi"]["healthcheck"]["test"]
     dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
     assert re.search(r"^HEALTHCHECK .*\n?.*/readyz", dockerfile, re.M)
@@ -94,13 +100,68 @@ def test_the_database_keeps_its_data_in_a_named_volume(stack, services):
     assert volume in stack["volumes"]
 
 
-def test_producers_reach_only_the_gateway(stack, services):
+def test_producers_reach_only_the_proxy(stack, services):
     assert stack["networks"]["backend"]["internal"] is True
     assert set(services["gateway"]["networks"]) == {"frontend", "backend"}
+    assert set(services["proxy"]["networks"]) == {"frontend"}
     assert "frontend" not in services["hapi"]["networks"] and "frontend" not in services["db"]["networks"]
-    assert "ports" not in services["db"]
+    assert "ports" not in services["db"] and "ports" not in services["gateway"]
+    assert [port.split(":")[-1] for port in services["proxy"]["ports"]] == \
+        [services["proxy"]["environment"]["PROXY_PORT"]]
     for published in services["hapi"]["ports"]:
         assert published.startswith("127.0.0.1:"), published
+
+
+def test_hapi_listens_beyond_loopback_only_inside_the_stack(services):
+    """The shared yaml binds loopback (local runs); compose opens it to its internal network."""
+    assert services["hapi"]["environment"]["SERVER_ADDRESS"] == "0.0.0.0"
+    hapi_config = yaml.safe_load((ROOT / "hapi-config" / "application.yaml").read_text())
+    assert hapi_config["server"]["address"] == "${SERVER_ADDRESS:127.0.0.1}"
+
+
+def test_the_gateway_believes_certificate_subjects_from_the_proxy_only(stack, services):
+    subnet = ipaddress.ip_network(stack["networks"]["frontend"]["ipam"]["config"][0]["subnet"])
+    proxy_address = ipaddress.ip_address(services["proxy"]["networks"]["frontend"]["ipv4_address"])
+    trusted = [ipaddress.ip_network(net) for net in
+               services["gateway"]["environment"]["GATEWAY_TRUSTED_PROXIES"].split(",")]
+    assert proxy_address in subnet
+    assert trusted == [ipaddress.ip_network(f"{proxy_address}/32")]
+
+
+def test_the_proxy_renders_the_one_template_with_every_variable_set(services):
+    proxy = services["proxy"]
+    assert "./docker/proxy.conf.template:/etc/nginx/templates/default.conf.template:ro" in proxy["volumes"]
+    assert proxy["image"].startswith("nginx:")
+    template = (ROOT / "docker" / "proxy.conf.template").read_text()
+    assert template_variables(template) == set(proxy["environment"])
+    assert proxy["environment"]["PROXY_SSL_VERIFY_CLIENT"] == "${PROXY_SSL_VERIFY_CLIENT:-on}"
+    assert proxy["environment"]["GATEWAY_UPSTREAM"] == f"gateway:{services['gateway']['environment']['GATEWAY_PORT']}"
+
+
+def test_the_proxy_and_the_gateway_share_the_body_limit_and_the_certificate_header(services):
+    proxy, gateway = services["proxy"]["environment"], services["gateway"]["environment"]
+    for name in ("GATEWAY_MAX_BODY_BYTES", "GATEWAY_CLIENT_CERT_HEADER"):
+        assert proxy[name] == gateway[name]
+    defaults = Settings()
+    assert PROXY_DEFAULTS["GATEWAY_MAX_BODY_BYTES"] == str(defaults.max_body_bytes)
+    assert PROXY_DEFAULTS["GATEWAY_CLIENT_CERT_HEADER"] == defaults.certificate_header
+
+
+def test_the_tests_proxy_runs_with_composes_defaults(services):
+    """tests/proxy_server.py renders the template with the values compose gives it by default."""
+    proxy = services["proxy"]["environment"]
+    for name, value in PROXY_DEFAULTS.items():
+        assert proxy[name] == f"${{{name}:-{value}}}", name
+
+
+def test_the_proxy_template_keeps_its_protections():
+    """The directives docs/security.md relies on, in the one file compose and the tests share."""
+    template = (ROOT / "docker" / "proxy.conf.template").read_text()
+    for directive in ("ssl_protocols TLSv1.3;", "server_tokens off;", "proxy_request_buffering on;",
+                      "client_max_body_size ${GATEWAY_MAX_BODY_BYTES};", "proxy_intercept_errors off;",
+                      "proxy_set_header ${GATEWAY_CLIENT_CERT_HEADER} $tddui_client_dn;",
+                      "ssl_verify_client ${PROXY_SSL_VERIFY_CLIENT};", "proxy_next_upstream off;"):
+        assert directive in template, directive
 
 
 def test_gateway_waits_for_a_healthy_hapi_it_names_by_service(services):
@@ -126,4 +187,4 @@ def test_docker_compose_config_accepts_the_file():
                              str(ROOT / "docker" / "tddui.env.example"), "config", "--format", "json"],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    assert set(json.loads(result.stdout)["services"]) == {"db", "hapi", "gateway"}
+    assert set(json.loads(result.stdout)["services"]) == {"db", "hapi", "gateway", "proxy"}
