@@ -6,7 +6,7 @@
 """
 from __future__ import annotations
 
-from gateway.auth import FINESS_SYSTEM, ID_NAT_STRUCT_SYSTEM
+from tests.conftest import FINESS_SYSTEM, ID_NAT_ST_SYSTEM as ID_NAT_STRUCT_SYSTEM
 from tests.proxy.client import FHIR_JSON, bundle_body, rule_codes, send
 
 FOREIGN_ID_NAT_STRUCT = "1999999999"
