@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     hapi = HapiClient(settings.hapi_base_url, settings.hapi_connect_timeout, settings.hapi_read_timeout,
                       retry_on_conflict=settings.idempotent_creates)
     pipeline = SubmissionPipeline(
-        Limits(settings.max_body_bytes, settings.max_entries, settings.max_json_depth),
+        Limits.of(settings),
         build_authenticator(settings), engine, hapi, settings.idempotent_creates)
 
     app = Flask("tddui-gateway")
