@@ -22,6 +22,8 @@ def outcomes(settings, hapi, request) -> list[differential.Outcome]:
     limits = Limits(settings.max_body_bytes, settings.max_entries, settings.max_json_depth)
     run = differential.run(ConformanceEngine.load(settings), hapi.base_url, limits)
     results.update(outcomes=run, seconds=time.monotonic() - started)
+    if differential.REPORT_PATH:
+        differential.write_report(run, differential.REPORT_PATH)
     return run
 
 
@@ -35,8 +37,11 @@ def pytest_terminal_summary(terminalreporter):
                                 f"MUTATION_SEED={differential.MUTATION_SEED} "
                                 f"(long run: {differential.LONG_RUN_COMMAND})")
     for verdict in ("HAPI only", "HAPI 5xx"):
-        lines = differential.findings(outcomes, verdict)
+        lines = differential.classes(outcomes, verdict)
         if lines:
-            terminalreporter.write_line(f"\n{verdict}:")
+            terminalreporter.write_line(f"\n{verdict}, by class:")
             for line in lines:
                 terminalreporter.write_line("  " + line)
+    passed_5xx = [o for o in outcomes if o.verdict == "HAPI 5xx" and o.gateway_accepts]
+    if passed_5xx:
+        terminalreporter.write_line(f"\nHAPI 5xx on a bundle the gateway accepts: {len(passed_5xx)}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ from tests.mutation.operators import Mutant, mutants
 MUTANTS = int(os.environ.get("MUTANTS", "264"))
 MUTATION_SEED = int(os.environ.get("MUTATION_SEED", "20261201"))
 HAPI_THREADS = int(os.environ.get("MUTATION_HAPI_THREADS", "2"))
-LONG_RUN_COMMAND = "MUTANTS=3000 scripts/test tests/mutation -q"
+LONG_RUN_COMMAND = "MUTANTS=3000 MUTATION_REPORT=mutants.jsonl scripts/test tests/mutation -q"
+REPORT_PATH = os.environ.get("MUTATION_REPORT")  # JSON lines, one per mutant, when set
 VERDICTS = ("both refuse", "both accept", "gateway only", "HAPI only", "HAPI 5xx")
 
 # Values of the baselines replaced in each mutant by values of its own.
@@ -137,3 +139,31 @@ def findings(outcomes: list[Outcome], verdict: str, limit: int = 60) -> list[str
     return [f"[{o.mutant.operator}] {o.mutant.baseline}: {o.mutant.description} -> HAPI {o.hapi_status}: "
             f"{o.hapi_message[:160]}" + (f" (gateway rules: {', '.join(o.gateway_rules)})" if o.gateway_rules else "")
             for o in outcomes if o.verdict == verdict][:limit]
+
+
+def kind(outcome: Outcome) -> str:
+    """The class of a mutant: operator, element name and variant (``[wrap-in-array] system: wrapped in an array``)."""
+    where, _, variant = outcome.mutant.description.rpartition(": ")
+    element = re.sub(r"\[\d+\]| \(url .*\)", "", where).rsplit(".", 1)[-1]
+    return f"[{outcome.mutant.operator}] {element}: {variant}"
+
+
+def classes(outcomes: list[Outcome], verdict: str) -> list[str]:
+    """One line per class of ``verdict``, largest first: count, class, one example with HAPI's answer."""
+    grouped: dict[str, list[Outcome]] = defaultdict(list)
+    for outcome in outcomes:
+        if outcome.verdict == verdict:
+            grouped[kind(outcome)].append(outcome)
+    return [f"{len(members):4d}  {name}  e.g. {members[0].mutant.baseline}: {members[0].mutant.description} "
+            f"-> HAPI {members[0].hapi_status}: {members[0].hapi_message[:140]}"
+            for name, members in sorted(grouped.items(), key=lambda item: (-len(item[1]), item[0]))]
+
+
+def write_report(outcomes: list[Outcome], path: str) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        for o in outcomes:
+            out.write(json.dumps({"operator": o.mutant.operator, "description": o.mutant.description,
+                                  "baseline": o.mutant.baseline, "verdict": o.verdict,
+                                  "gateway_accepts": o.gateway_accepts, "gateway_rules": o.gateway_rules,
+                                  "hapi_status": o.hapi_status, "hapi_message": o.hapi_message,
+                                  "bundle": o.mutant.bundle}, ensure_ascii=False) + "\n")

@@ -3,7 +3,8 @@
 The run itself is the session fixture ``outcomes`` (tests/mutation/conftest.py);
 its matrix per operator is printed at the end of the session. ``MUTANTS``
 (default a few hundred) and ``MUTATION_SEED`` choose the run; the long run is
-``MUTANTS=3000 scripts/test tests/mutation -q``.
+``MUTANTS=3000 MUTATION_REPORT=mutants.jsonl scripts/test tests/mutation -q``
+(the report: one JSON line per mutant, its bundle and both verdicts).
 """
 from __future__ import annotations
 
@@ -64,6 +65,8 @@ def test_no_mutant_refused_by_hapi_gets_past_the_gateway(outcomes):
     assert not hapi_only, "\n".join(hapi_only)
 
 
+@pytest.mark.xfail(strict=True, reason="narratives HAPI cannot parse and an extension sent as an object make HAPI "
+                   "answer 500 while the engine accepts them; " + ENGINE_WORK_PENDING)
 def test_the_gateway_refuses_every_mutant_that_makes_hapi_fail(outcomes):
     """A HAPI 5xx must never reach a producer: the gateway refuses that bundle itself."""
     passed = [f"[{o.mutant.operator}] {o.mutant.description} -> HAPI {o.hapi_status}: {o.hapi_message[:120]}"
