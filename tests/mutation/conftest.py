@@ -36,7 +36,7 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(f"{len(outcomes)} mutants in {results['seconds']:.1f} s, "
                                 f"MUTATION_SEED={differential.MUTATION_SEED} "
                                 f"(long run: {differential.LONG_RUN_COMMAND})")
-    for verdict in ("HAPI only", "HAPI 5xx"):
+    for verdict in ("HAPI only", "HAPI 5xx", "gateway only"):
         lines = differential.classes(outcomes, verdict)
         if lines:
             terminalreporter.write_line(f"\n{verdict}, by class:")

@@ -145,6 +145,7 @@ def kind(outcome: Outcome) -> str:
     """The class of a mutant: operator, element name and variant (``[wrap-in-array] system: wrapped in an array``)."""
     where, _, variant = outcome.mutant.description.rpartition(": ")
     element = re.sub(r"\[\d+\]| \(url .*\)", "", where).rsplit(".", 1)[-1]
+    variant = re.sub(r"^code '.*' -> '.*'$", "code replaced", variant)
     return f"[{outcome.mutant.operator}] {element}: {variant}"
 
 
