@@ -19,8 +19,7 @@ def outcomes(settings, hapi, request) -> list[differential.Outcome]:
     with request.config.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
         reporter.write_line(f"\nmutation run: MUTANTS={differential.MUTANTS}, MUTATION_SEED={differential.MUTATION_SEED}")
     started = time.monotonic()
-    limits = Limits(settings.max_body_bytes, settings.max_entries, settings.max_json_depth)
-    run = differential.run(ConformanceEngine.load(settings), hapi.base_url, limits)
+    run = differential.run(ConformanceEngine.load(settings), hapi.base_url, Limits.of(settings))
     results.update(outcomes=run, seconds=time.monotonic() - started)
     if differential.REPORT_PATH:
         differential.write_report(run, differential.REPORT_PATH)

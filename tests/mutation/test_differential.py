@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from gateway.conformance import ConformanceEngine
+from gateway.intake import Limits
 from tests.mutation import differential
 from tests.mutation.operators import OPERATORS, mutants
 
@@ -24,9 +25,10 @@ def test_the_baselines_are_accepted_by_both(settings, hapi):
     engine = ConformanceEngine.load(settings)
     for number, (name, bundle) in enumerate(differential.baselines().items()):
         body = differential.personalised(bundle, 1_000_000 + number)
-        accepted, rules, _, forwarded = differential.gateway_side(engine, body, differential.Limits())
+        accepted, rules, _, forwarded = differential.gateway_side(engine, body, Limits.of(settings))
         assert accepted, (name, rules)
-        status, message = differential.hapi_side(requests.Session(), hapi.base_url, forwarded)
+        with requests.Session() as session:
+            status, message = differential.hapi_side(session, hapi.base_url, forwarded)
         assert status == 200, (name, status, message)
 
 
