@@ -74,7 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("postgresql", "h2"), default="postgresql")
     parser.add_argument("--mode", choices=("trusted", "full"), default="trusted", help="HAPI_REQUEST_VALIDATION")
     args = parser.parse_args(argv)
-    os.environ.setdefault("HAPI_READ_TIMEOUT", "900")   # the gateway waits for HAPI that long
     factory = BundleFactory()
     producer = producers(1, 4)[0]
     started_build = time.perf_counter()

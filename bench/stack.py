@@ -226,6 +226,8 @@ class Stack:
                    FHIR_PACKAGE_DIR=str(package_dir()),
                    PROMETHEUS_MULTIPROC_DIR=str(self._mkdir("metrics")))
         env.pop("GATEWAY_PRODUCERS_FILE", None)
+        # A loaded machine's HAPI can take minutes over a 1,000-entry bundle: measure it, do not 504 it.
+        env.setdefault("HAPI_READ_TIMEOUT", "900")
         document = json.dumps({"producers": [p.config() for p in self.producers]})
         if len(document) <= INLINE_PRODUCERS_MAX:
             env["GATEWAY_PRODUCERS"] = document
