@@ -2,7 +2,8 @@
 
 * ``Stack``: a HAPI FHIR JPA server (``tests.hapi_server.HapiServer``: the
   ``scripts/hapi`` launcher on a free port, an H2 database in a temporary
-  directory) and the gateway under gunicorn in front of it, with generated
+  directory or a given PostgreSQL database; request validation ``full`` or
+  ``trusted``) and the gateway under gunicorn in front of it, with generated
   producers; both stopped, with their process groups, on ``stop()``.
 * ``BenchProducer``: one producer, its API key and its own pool of FINESS
   numbers (one legal entity per bundle, so idempotent creates never match a
@@ -64,6 +65,10 @@ class BenchProducer:
         # 9-digit FINESS "8PPNNNNNN": producer PP, facility NNNNNN (no clash with the tests' 9700xxxxx).
         return cls(f"bench-dui-{number:02d}", secrets.token_hex(16),
                    [f"8{number:02d}{facility:06d}" for facility in range(pool)])
+
+    def reset(self) -> None:
+        """Use the pool again from the start (for a stack on a new database)."""
+        self._next = itertools.count()
 
     def take_finess(self) -> str:
         index = next(self._next)
@@ -177,9 +182,12 @@ def body_of(bundle: dict) -> bytes:
 class Stack:
     """HAPI (fresh H2 database) and the gateway under gunicorn, in a temporary directory."""
 
-    def __init__(self, bench_producers: list[BenchProducer], workers: int = 2, keep_dir: bool = False):
+    def __init__(self, bench_producers: list[BenchProducer], workers: int = 2, keep_dir: bool = False,
+                 request_validation: str = "full", database: dict | None = None):
         self.producers = bench_producers
         self.workers = workers
+        self.request_validation = request_validation   # HAPI_REQUEST_VALIDATION
+        self.database = database or {}                 # HapiServer arguments; none: H2 in the work dir
         self.workdir = Path(tempfile.mkdtemp(prefix="tddui-bench-"))
         self.keep_dir = keep_dir
         self.hapi: HapiServer | None = None
@@ -201,15 +209,19 @@ class Stack:
         # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so stop() still runs.
         signal.signal(signal.SIGTERM, _raise_interrupt)
         (self.workdir / "hapi").mkdir()
-        self.hapi = HapiServer(self.workdir / "hapi")
-        print(f"==> starting HAPI on {self.hapi.base_url} (H2 in {self.workdir / 'hapi'})", flush=True)
+        extra_env = {**self.database.get("extra_env", {}), "HAPI_REQUEST_VALIDATION": self.request_validation}
+        self.hapi = HapiServer(self.workdir / "hapi", self.database.get("datasource_url"), extra_env)
+        print(f"==> starting HAPI on {self.hapi.base_url} (request validation {self.request_validation}, "
+              f"{self.database.get('datasource_url') or 'H2 in ' + str(self.workdir / 'hapi')})", flush=True)
         self.hapi.start()
         print(f"    ready in {self.hapi.last_start_seconds:.1f} s", flush=True)
         self._start_gateway()
 
     def _start_gateway(self) -> None:
+        # A loaded machine's HAPI can take minutes over a 1,000-entry bundle: measure it, do not 504 it.
         self.gateway = GatewayServer(self.workdir, self.hapi.base_url, [p.config() for p in self.producers],
-                                     workers=self.workers)
+                                     workers=self.workers,
+                                     extra_env={"HAPI_READ_TIMEOUT": os.environ.get("HAPI_READ_TIMEOUT", "900")})
         self.gateway_url = self.gateway.url
         print(f"==> starting the gateway under gunicorn on {self.gateway_url} ({self.workers} workers, "
               f"{len(self.producers)} producers)", flush=True)
@@ -229,6 +241,19 @@ class Stack:
             subprocess.run(["rm", "-rf", str(self.workdir)], check=False)
         else:
             print(f"    logs and database kept in {self.workdir}")
+
+    def worker_peak_rss_mb(self) -> list[float]:
+        """Peak resident memory (VmHWM) of each gunicorn worker so far, in MB."""
+        peaks = []
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            except OSError:
+                continue
+            master = self.gateway.process if self.gateway else None
+            if master and fields.get("PPid", "").strip() == str(master.pid) and "VmHWM" in fields:
+                peaks.append(int(fields["VmHWM"].split()[0]) / 1024)
+        return sorted(peaks)
 
     def stored(self) -> dict[str, int]:
         """Resources HAPI holds now, by type (``_summary=count``, ``Cache-Control: no-cache``)."""

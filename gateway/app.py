@@ -71,8 +71,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     openapi = openapi_document(capability, settings.api_key_header if settings.auth_required else None)
     hapi = HapiClient(settings.hapi_base_url, settings.hapi_connect_timeout, settings.hapi_read_timeout)
     authenticator = build_authenticator(settings)
-    reception = Reception(Limits(settings.max_body_bytes, settings.max_entries, settings.max_json_depth),
-                          authenticator, xml)
+    reception = Reception(Limits.of(settings), authenticator, xml)
     pipeline = SubmissionPipeline(reception, engine, descriptor, hapi, settings.receipt)
     validation = Validation(reception, engine, descriptor)
     reader = Reader(hapi, readable_types(capability), descriptor.legal_entity)

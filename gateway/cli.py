@@ -11,22 +11,22 @@ from pathlib import Path
 
 from gateway.config import ConfigurationError, Settings
 from gateway.conformance import ConformanceEngine, EngineStartupError
-from gateway.intake import Rejected, parse_bundle
+from gateway.intake import Limits, Rejected, parse_bundle, read_body
 from gateway.outcome import LANGUAGES, Issue, single, verdict_outcome
 
 EXIT_VALID, EXIT_INVALID, EXIT_CANNOT_RUN = 0, 1, 2
 _ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]\.?")
 
 
-def judge_file(engine: ConformanceEngine, path: Path) -> list[Issue]:
-    """Every issue of one file, intake refusals and unreadable files included."""
+def judge_file(engine: ConformanceEngine, path: Path, limits: Limits) -> list[Issue]:
+    """Every issue of one file, intake refusals (the server's limits) and unreadable files included."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as stream:
+            raw = read_body(stream, path.stat().st_size, limits)
+        bundle = parse_bundle(raw, limits)
     except OSError as exc:
         return [single("error", "not-found", f"Fichier illisible : {exc.strerror}.",
                        f"Cannot read the file: {exc.strerror}.", rule="cli-file")]
-    try:
-        bundle = parse_bundle(raw)
     except Rejected as refusal:
         return refusal.issues
     return engine.judge(bundle).issues
@@ -44,14 +44,15 @@ def issue_line(path: Path, issue: Issue, language: str) -> str:
 def validate(args: argparse.Namespace) -> int:
     """The ``validate`` subcommand: 0 when every file is valid, 1 otherwise."""
     try:
-        engine = ConformanceEngine.load(Settings.from_env())
+        settings = Settings.from_env()
+        engine = ConformanceEngine.load(settings)
     except (EngineStartupError, ConfigurationError) as exc:
         print(f"tddui-gateway: cannot start the conformance engine: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     all_valid = True
     for name in args.files:
         path = Path(name)
-        issues = judge_file(engine, path)
+        issues = judge_file(engine, path, Limits.of(settings))
         valid = not any(issue.blocking for issue in issues)
         all_valid &= valid
         if args.format == "json":

@@ -35,9 +35,14 @@ class Rejected(Exception):
 class Limits:
     """Bounds on what one request may cost the gateway."""
 
-    max_body_bytes: int = 20 * 1024 * 1024
-    max_entries: int = 5000
+    max_body_bytes: int = 80 * 1024 * 1024
+    max_entries: int = 20_000
     max_depth: int = 64
+
+    @classmethod
+    def of(cls, settings) -> "Limits":
+        """The limits a ``gateway.config.Settings`` sets (the server and the CLI apply the same)."""
+        return cls(settings.max_body_bytes, settings.max_entries, settings.max_json_depth)
 
 
 def check_media_types(content_type: str | None, accept: str | None) -> None:

@@ -31,7 +31,6 @@ IG_EXAMPLE_FINESS = "480787529"  # the IG example Organization: idNatSt 14807875
 FRESH_FINESS = [f"9700{number:05d}" for number in range(500)]
 _fresh_numbers = itertools.count()
 BACKENDS = ["h2", "postgresql"]
-POSTGRES_DIALECT = "ca.uhn.fhir.jpa.model.dialect.HapiFhirPostgresDialect"
 
 
 @pytest.fixture(scope="session")
@@ -75,12 +74,7 @@ class HapiServers:
             pytest.skip(message)
         self.postgres = PostgresServer()
         self.postgres.start()
-        return {"datasource_url": self.postgres.jdbc_url, "extra_env": {
-            "SPRING_DATASOURCE_USERNAME": self.postgres.user,
-            "SPRING_DATASOURCE_PASSWORD": self.postgres.password,
-            "SPRING_DATASOURCE_DRIVER_CLASS_NAME": "org.postgresql.Driver",
-            "SPRING_JPA_PROPERTIES_HIBERNATE_DIALECT": POSTGRES_DIALECT,
-        }}
+        return self.postgres.hapi_database()
 
     def stop_all(self) -> None:
         for server in self.servers.values():

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from tests.hapi_server import free_port
 
+POSTGRES_DIALECT = "ca.uhn.fhir.jpa.model.dialect.HapiFhirPostgresDialect"
+
 
 def postgres_bin_dir() -> Path | None:
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -42,6 +44,20 @@ class PostgresServer:
     @property
     def jdbc_url(self) -> str:
         return f"jdbc:postgresql://127.0.0.1:{self.port}/{self.database}"
+
+    def hapi_database(self, database: str | None = None) -> dict:
+        """``HapiServer`` keyword arguments for one database of this server (created when new)."""
+        if database and database != self.database:
+            subprocess.run([str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
+                            database], env=dict(os.environ, PGPASSWORD=self.password), check=True,
+                           capture_output=True, timeout=120)
+        url = f"jdbc:postgresql://127.0.0.1:{self.port}/{database or self.database}"
+        return {"datasource_url": url, "extra_env": {
+            "SPRING_DATASOURCE_USERNAME": self.user,
+            "SPRING_DATASOURCE_PASSWORD": self.password,
+            "SPRING_DATASOURCE_DRIVER_CLASS_NAME": "org.postgresql.Driver",
+            "SPRING_JPA_PROPERTIES_HIBERNATE_DIALECT": POSTGRES_DIALECT,
+        }}
 
     def _run(self, *command: str) -> None:
         subprocess.run([*self.as_user, *command], check=True, capture_output=True, timeout=120)

@@ -54,3 +54,15 @@ def test_engine_that_cannot_start_exits_2(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FHIR_PACKAGE_DIR", str(tmp_path / "nowhere"))
     assert main(["validate", str(write(tmp_path, "v1.json", "V1"))]) == 2
     assert "cannot start the conformance engine" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variable, value, rule", [
+    ("GATEWAY_MAX_ENTRIES", "2", "gateway-entry-count"),
+    ("GATEWAY_MAX_BODY_BYTES", "1000", "gateway-body-size"),
+    ("GATEWAY_MAX_JSON_DEPTH", "4", "gateway-json-depth"),
+])
+def test_the_intake_limits_of_the_environment_apply(tmp_path, capsys, monkeypatch, variable, value, rule):
+    path = write(tmp_path, "v1.json", "V1")
+    monkeypatch.setenv(variable, value)
+    assert main(["validate", str(path), "--lang", "en"]) == 1
+    assert f"[{rule}]" in capsys.readouterr().out

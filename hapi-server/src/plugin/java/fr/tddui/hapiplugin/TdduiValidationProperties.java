@@ -12,6 +12,20 @@ import java.util.List;
 @ConfigurationProperties(prefix = "tddui.hapi")
 public class TdduiValidationProperties {
 
+	/** What HAPI does with an incoming request ({@code tddui.hapi.request-validation}). */
+	public enum RequestValidation {
+		/** Validate every request against the installed profiles; ERROR refuses it (422). */
+		FULL,
+		/**
+		 * Store what arrives without validating it: the gateway in front has already judged it
+		 * (and refuses whatever this validator would refuse: the differential test is the evidence).
+		 * Only for a HAPI whose port nothing but the gateway can reach.
+		 */
+		TRUSTED
+	}
+
+	private RequestValidation requestValidation = RequestValidation.FULL;
+
 	/**
 	 * Severity for codes from code systems the server does not know
 	 * (HAPI's UnknownCodeSystemWarningValidationSupport defaults to ERROR): ERROR, WARNING or INFORMATION.
@@ -27,6 +41,14 @@ public class TdduiValidationProperties {
 
 	/** Master switch for {@link KnownGapsValidatorModule} (false = raw HAPI validation results). */
 	private boolean tolerateKnownGaps = true;
+
+	public RequestValidation getRequestValidation() {
+		return requestValidation;
+	}
+
+	public void setRequestValidation(RequestValidation requestValidation) {
+		this.requestValidation = requestValidation;
+	}
 
 	public boolean isTolerateKnownGaps() {
 		return tolerateKnownGaps;

@@ -1,9 +1,12 @@
 package fr.tddui.hapiplugin;
 
 import ca.uhn.fhir.context.support.IValidationSupport;
+import ca.uhn.fhir.rest.api.server.RequestDetails;
 import ca.uhn.fhir.rest.server.interceptor.RequestValidatingInterceptor;
 import ca.uhn.fhir.validation.IValidatorModule;
 import ca.uhn.fhir.validation.ResultSeverityEnum;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
 import org.hl7.fhir.common.hapi.validation.support.UnknownCodeSystemWarningValidationSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -27,17 +30,29 @@ import java.util.Locale;
  * </pre>
  * The starter takes this bean from the Spring context (it has no no-argument constructor, so
  * listing the class without the bean package fails start-up instead of running unvalidated).
+ *
+ * <p>With {@code tddui.hapi.request-validation: trusted} the interceptor stays registered but
+ * validates nothing: requests are stored as received (transactions, referential integrity and every
+ * other server rule still apply). The registration stays the same in both modes, so switching is
+ * one environment variable ({@code HAPI_REQUEST_VALIDATION}) and never a different class list.</p>
  */
 @Component
 public class TolerantRequestValidatingInterceptor extends RequestValidatingInterceptor {
 
 	private static final Logger ourLog = LoggerFactory.getLogger(TolerantRequestValidatingInterceptor.class);
 
+	private final boolean myTrusted;
+
 	public TolerantRequestValidatingInterceptor(
 			IValidatorModule theInstanceValidator,
 			IValidationSupport theValidationSupport,
 			ObjectProvider<UnknownCodeSystemWarningValidationSupport> theUnknownCodeSystemSupport,
 			TdduiValidationProperties theProps) {
+		myTrusted = theProps.getRequestValidation() == TdduiValidationProperties.RequestValidation.TRUSTED;
+		if (myTrusted) {
+			ourLog.warn("TDDUI request validation OFF (tddui.hapi.request-validation: trusted): requests are stored "
+					+ "without profile validation; only the gateway may reach this server's port");
+		}
 		// Codes from code systems the server does not know: HAPI's default is ERROR
 		IValidationSupport.IssueSeverity severity = IValidationSupport.IssueSeverity.valueOf(
 				theProps.getUnknownCodeSystemSeverity().trim().toUpperCase(Locale.ROOT));
@@ -55,8 +70,17 @@ public class TolerantRequestValidatingInterceptor extends RequestValidatingInter
 		}
 		setFailOnSeverity(ResultSeverityEnum.ERROR);
 		setValidatorModules(List.of(module));
-		ourLog.info("TDDUI request validation (fail on ERROR); unknown code systems: {}; known package gaps tolerated: {}{}",
-				severity, theProps.isTolerateKnownGaps(),
-				theProps.isTolerateKnownGaps() ? ", missing canonicals " + theProps.getToleratedMissingCanonicals() : "");
+		if (!myTrusted) {
+			ourLog.info("TDDUI request validation (fail on ERROR); unknown code systems: {}; known package gaps tolerated: {}{}",
+					severity, theProps.isTolerateKnownGaps(),
+					theProps.isTolerateKnownGaps() ? ", missing canonicals " + theProps.getToleratedMissingCanonicals() : "");
+		}
+	}
+
+	/** The hook of {@link RequestValidatingInterceptor}, inherited: in trusted mode it lets every request through. */
+	@Override
+	public boolean incomingRequestPostProcessed(
+			RequestDetails theRequestDetails, HttpServletRequest theRequest, HttpServletResponse theResponse) {
+		return myTrusted || super.incomingRequestPostProcessed(theRequestDetails, theRequest, theResponse);
 	}
 }
