@@ -17,6 +17,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from gateway import metrics
+from gateway.admin import admin_blueprint
 from gateway.auth import Authenticator, ProducerRegistry
 from gateway.capability import gateway_capability_statement
 from gateway.config import ConfigurationError, Settings
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         build_authenticator(settings), engine, hapi, settings.idempotent_creates)
 
     app = Flask("tddui-gateway")
+    app.register_blueprint(admin_blueprint(settings))
 
     @app.post("/")
     def submit_transaction():

@@ -6,6 +6,7 @@ in the README; nothing else in the gateway calls ``os.environ``.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,8 @@ class Settings:
     certificate_header: str = "X-SSL-Client-S-DN"
     trusted_proxies: tuple[str, ...] = ()
     idempotent_creates: bool = True
+    admin_key_sha256: tuple[str, ...] = ()
+    audit_retention_days: int = 183
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -72,6 +75,8 @@ class Settings:
             certificate_header=read("GATEWAY_CLIENT_CERT_HEADER", defaults.certificate_header),
             trusted_proxies=read("GATEWAY_TRUSTED_PROXIES", (), comma_list),
             idempotent_creates=read("GATEWAY_IDEMPOTENCY", "identifiers", idempotency_mode) == "identifiers",
+            admin_key_sha256=read("GATEWAY_ADMIN_KEY_SHA256", (), sha256_list),
+            audit_retention_days=read("GATEWAY_AUDIT_RETENTION_DAYS", defaults.audit_retention_days, positive_int),
         )
 
 
@@ -91,6 +96,20 @@ def idempotency_mode(raw: str) -> str:
     if raw not in ("identifiers", "off"):
         raise ValueError("expected 'identifiers' or 'off'")
     return raw
+
+
+def sha256_list(raw: str) -> tuple[str, ...]:
+    digests = tuple(digest.lower() for digest in comma_list(raw))
+    if not all(re.fullmatch(r"[0-9a-f]{64}", digest) for digest in digests):
+        raise ValueError("expected comma-separated SHA-256 hex digests (printf %s \"$KEY\" | sha256sum)")
+    return digests
+
+
+def positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("expected a whole number of at least 1")
+    return value
 
 
 def comma_list(raw: str) -> tuple[str, ...]:
@@ -122,4 +141,6 @@ SETTINGS_DOC = {
     "GATEWAY_CLIENT_CERT_HEADER": "header in which the TLS proxy passes the client-certificate subject DN (default X-SSL-Client-S-DN)",
     "GATEWAY_IDEMPOTENCY": "'identifiers' (default): creates become conditional on the business identifier, so a resent bundle creates nothing; 'off': plain creates",
     "GATEWAY_TRUSTED_PROXIES": "comma-separated addresses/CIDRs of TLS proxies whose certificate header is believed (default none)",
+    "GATEWAY_ADMIN_KEY_SHA256": "comma-separated SHA-256 of the admin passwords for /admin/ (HTTP Basic, any user name); unset: /admin/ answers 404",
+    "GATEWAY_AUDIT_RETENTION_DAYS": "days AuditEvents are kept; `tddui-gateway purge-audit` deletes older ones (default 183, the 6 months ANS asks)",
 }
