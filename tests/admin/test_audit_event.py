@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
 
-from gateway import audit_event
+from gateway import audit_event, cli
 from gateway.outcome import single
 from tests.admin.conftest import SETUP_TIMEOUT
 from tests.hapi_server import free_port
@@ -97,3 +98,15 @@ def test_purge_deletes_only_what_is_past_the_retention(running_hapi, producer):
     remaining = requests.get(f"{running_hapi.base_url}/AuditEvent", params={"agent-name": producer},
                              headers={"Cache-Control": "no-cache"}, timeout=30).json()
     assert [entry["resource"]["id"] for entry in remaining.get("entry", [])] == [recent_id]
+
+
+def test_the_purge_command_reports_what_it_deleted_and_fails_cleanly_without_hapi(
+        running_hapi, producer, monkeypatch, capsys):
+    old = (datetime.now(timezone.utc) - timedelta(days=400)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    assert audit_event.write_refusal(running_hapi.base_url, refusal(producer, recorded=old), timeout=SETUP_TIMEOUT)
+    monkeypatch.setenv("HAPI_BASE_URL", running_hapi.base_url)
+    assert cli.main(["purge-audit", "--days", "300"]) == 0
+    assert re.match(r"[1-9]\d* AuditEvent\(s\) older than 300 days deleted", capsys.readouterr().out)
+    monkeypatch.setenv("HAPI_BASE_URL", f"http://127.0.0.1:{free_port()}/fhir")
+    assert cli.main(["purge-audit"]) == 2
+    assert "cannot purge" in capsys.readouterr().err
