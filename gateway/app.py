@@ -18,6 +18,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from gateway import intake, metrics
+from gateway.admin import admin_blueprint
 from gateway.auth import Authenticator, ProducerRegistry
 from gateway.capability import gateway_capability_statement, readable_types
 from gateway.config import ConfigurationError, Settings
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     reader = Reader(hapi, readable_types(capability), descriptor.legal_entity)
 
     app = Flask("tddui-gateway")
+    app.register_blueprint(admin_blueprint(settings))
 
     def negotiated() -> str:
         """The answer's format; JSON when nothing acceptable was asked (the 406 itself)."""

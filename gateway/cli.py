@@ -1,6 +1,7 @@
 """Command line of the gateway. ``tddui-gateway validate FILE...`` checks
 bundles offline, with the very engine the server uses (intake -> normalise ->
-conformance engine), without HAPI. Each subcommand is one function."""
+conformance engine), without HAPI; ``tddui-gateway purge-audit`` deletes the
+AuditEvents past the retention period. Each subcommand is one function."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +10,9 @@ import re
 import sys
 from pathlib import Path
 
+import requests
+
+from gateway import audit_event
 from gateway.config import ConfigurationError, Settings
 from gateway.conformance import ConformanceEngine, EngineStartupError
 from gateway.intake import Limits, Rejected, parse_bundle, read_body
@@ -66,6 +70,19 @@ def validate(args: argparse.Namespace) -> int:
     return EXIT_VALID if all_valid else EXIT_INVALID
 
 
+def purge_audit(args: argparse.Namespace) -> int:
+    """The ``purge-audit`` subcommand: delete the AuditEvents older than the retention period."""
+    settings = Settings.from_env()
+    days = args.days or settings.audit_retention_days
+    try:
+        deleted = audit_event.purge(settings.hapi_base_url, days)
+    except requests.RequestException as exc:
+        print(f"tddui-gateway: cannot purge the audit trail at {settings.hapi_base_url}: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    print(f"{deleted} AuditEvent(s) older than {days} days deleted")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tddui-gateway", description="TDDUI Flux 1 gateway.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -78,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="text: one line per issue; json: the OperationOutcome (one per line for several files)")
     checker.add_argument("--lang", choices=LANGUAGES, default="fr", help="language of the diagnostics (default fr)")
     checker.set_defaults(handler=validate)
+    purger = commands.add_parser(
+        "purge-audit", help="delete AuditEvents past the retention period",
+        description="Delete from HAPI (HAPI_BASE_URL) the gateway's AuditEvents recorded more than "
+                    "GATEWAY_AUDIT_RETENTION_DAYS days ago (183 by default: the 6 months ANS asks). "
+                    "Run it daily, e.g. from cron. Exit status: 0 done, 2 HAPI unreachable or refusing.")
+    purger.add_argument("--days", type=int, help="retention in days, overriding GATEWAY_AUDIT_RETENTION_DAYS")
+    purger.set_defaults(handler=purge_audit)
     return parser
 
 

@@ -6,6 +6,7 @@ in the README; nothing else in the gateway calls ``os.environ``.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,8 @@ class Settings:
     def r4_core_package_path(self) -> Path:
         """The R4 core package, relative paths taken from the package directory."""
         return self.package_dir / self.r4_core_package
+    admin_key_sha256: tuple[str, ...] = ()
+    audit_retention_days: int = 183
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -81,6 +84,8 @@ class Settings:
             trusted_proxies=read("GATEWAY_TRUSTED_PROXIES", (), comma_list),
             receipt=read("GATEWAY_RECEIPT", defaults.receipt, receipt_mode),
             r4_core_package=read("FHIR_R4_CORE_PACKAGE", defaults.r4_core_package, Path),
+            admin_key_sha256=read("GATEWAY_ADMIN_KEY_SHA256", (), sha256_list),
+            audit_retention_days=read("GATEWAY_AUDIT_RETENTION_DAYS", defaults.audit_retention_days, positive_int),
         )
 
 
@@ -100,6 +105,20 @@ def receipt_mode(raw: str) -> str:
     if raw not in ("upsert", "create"):
         raise ValueError("expected 'upsert' or 'create'")
     return raw
+
+
+def sha256_list(raw: str) -> tuple[str, ...]:
+    digests = tuple(digest.lower() for digest in comma_list(raw))
+    if not all(re.fullmatch(r"[0-9a-f]{64}", digest) for digest in digests):
+        raise ValueError("expected comma-separated SHA-256 hex digests (printf %s \"$KEY\" | sha256sum)")
+    return digests
+
+
+def positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("expected a whole number of at least 1")
+    return value
 
 
 def comma_list(raw: str) -> tuple[str, ...]:
@@ -132,4 +151,6 @@ SETTINGS_DOC = {
     "GATEWAY_CLIENT_CERT_HEADER": "header in which the TLS proxy passes the client-certificate subject DN (default X-SSL-Client-S-DN)",
     "GATEWAY_RECEIPT": "'upsert' (default): each entry is a conditional update on its business identifiers within its legal entity (created, unchanged or a new version); 'create': plain creates, as the IG's letter says (a resend creates again)",
     "GATEWAY_TRUSTED_PROXIES": "comma-separated addresses/CIDRs of TLS proxies whose certificate header is believed (default none)",
+    "GATEWAY_ADMIN_KEY_SHA256": "comma-separated SHA-256 of the admin passwords for /admin/ (HTTP Basic, any user name); unset: /admin/ answers 404",
+    "GATEWAY_AUDIT_RETENTION_DAYS": "days AuditEvents are kept; `tddui-gateway purge-audit` deletes older ones (default 183, the 6 months ANS asks)",
 }

@@ -36,12 +36,15 @@ def launcher_hapi_version() -> str:
                      (ROOT / "hapi-server" / "pom.xml").read_text()).group(1)
 
 
-def test_the_stack_has_its_four_services(services):
-    assert set(services) == {"db", "hapi", "gateway", "proxy"}
+def test_the_stack_has_its_four_services_and_an_optional_monitoring_pair(services):
+    by_default = {name for name, service in services.items() if not service.get("profiles")}
+    assert by_default == {"db", "hapi", "gateway", "proxy"}
+    assert {name for name, service in services.items() if "monitoring" in service.get("profiles", [])} \
+        == {"prometheus", "grafana"}
 
 
 def test_every_image_is_pinned_to_a_version(services):
-    images = [services[name]["image"] for name in ("db", "hapi", "gateway", "proxy")]
+    images = [service["image"] for service in services.values()]
     images += re.findall(r"^FROM\s+(\S+)", (ROOT / "docker" / "hapi.Dockerfile").read_text(), re.M)
     images += re.findall(r"^FROM\s+(\S+)", (ROOT / "docker" / "Dockerfile").read_text(), re.M)
     unpinned = [image for image in images if not PINNED_TAG.match(image) or image.endswith(":latest")]

@@ -24,3 +24,14 @@ def test_every_variable_is_documented_in_the_readme():
     readme = README.read_text()
     missing = [name for name in SETTINGS_DOC if f"`{name}`" not in readme]
     assert not missing, f"README lacks {missing}"
+
+
+def test_admin_credentials_are_sha256_digests_and_retention_at_least_a_day():
+    digest = "A" * 64
+    settings = Settings.from_env({"GATEWAY_ADMIN_KEY_SHA256": f"{digest}, {'b' * 64}"})
+    assert settings.admin_key_sha256 == ("a" * 64, "b" * 64)
+    assert Settings().admin_key_sha256 == () and Settings().audit_retention_days == 183
+    with pytest.raises(ConfigurationError, match="GATEWAY_ADMIN_KEY_SHA256"):
+        Settings.from_env({"GATEWAY_ADMIN_KEY_SHA256": "secret-in-clear"})
+    with pytest.raises(ConfigurationError, match="GATEWAY_AUDIT_RETENTION_DAYS"):
+        Settings.from_env({"GATEWAY_AUDIT_RETENTION_DAYS": "0"})

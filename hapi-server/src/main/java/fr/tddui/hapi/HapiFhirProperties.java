@@ -1,5 +1,6 @@
 package fr.tddui.hapi;
 
+import ca.uhn.fhir.context.FhirVersionEnum;
 import ca.uhn.fhir.jpa.packages.PackageInstallationSpec;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
@@ -13,7 +14,7 @@ import java.util.Map;
  * launcher understands. Names are the image's own (snake_case in the yaml; Spring relaxed binding
  * maps them onto these camelCase fields, and env vars such as
  * {@code HAPI_FHIR_VALIDATION_REQUESTS_ENABLED} work too). Unknown keys are ignored, so the same
- * yaml can carry settings meant only for the official image (e.g. {@code tester}).
+ * yaml can carry settings meant only for the official image.
  */
 @ConfigurationProperties(prefix = "hapi.fhir")
 public class HapiFhirProperties {
@@ -50,6 +51,9 @@ public class HapiFhirProperties {
 
 	private Validation validation = new Validation();
 
+	/** hapi.fhir.tester.&lt;id&gt;.*: the servers the web tester UI offers (see TesterUiConfig). */
+	private Map<String, TesterServer> tester = new LinkedHashMap<>();
+
 	/**
 	 * hapi.fhir.custom-interceptor-classes: fully qualified class names registered on the RestfulServer,
 	 * as in the official starter (Spring bean of that type if any, else a new instance). The companion
@@ -75,6 +79,46 @@ public class HapiFhirProperties {
 
 		public void setResponsesEnabled(boolean responsesEnabled) {
 			this.responsesEnabled = responsesEnabled;
+		}
+	}
+
+	/** One hapi.fhir.tester entry, with the official image's field names. */
+	public static class TesterServer {
+		private String name;
+		private String serverAddress;
+		private boolean refuseToFetchThirdPartyUrls = true;
+		private FhirVersionEnum fhirVersion = FhirVersionEnum.R4;
+
+		public String getName() {
+			return name;
+		}
+
+		public void setName(String name) {
+			this.name = name;
+		}
+
+		public String getServerAddress() {
+			return serverAddress;
+		}
+
+		public void setServerAddress(String serverAddress) {
+			this.serverAddress = serverAddress;
+		}
+
+		public boolean isRefuseToFetchThirdPartyUrls() {
+			return refuseToFetchThirdPartyUrls;
+		}
+
+		public void setRefuseToFetchThirdPartyUrls(boolean refuseToFetchThirdPartyUrls) {
+			this.refuseToFetchThirdPartyUrls = refuseToFetchThirdPartyUrls;
+		}
+
+		public FhirVersionEnum getFhirVersion() {
+			return fhirVersion;
+		}
+
+		public void setFhirVersion(FhirVersionEnum fhirVersion) {
+			this.fhirVersion = fhirVersion;
 		}
 	}
 
@@ -299,5 +343,13 @@ public class HapiFhirProperties {
 
 	public void setValidation(Validation validation) {
 		this.validation = validation;
+	}
+
+	public Map<String, TesterServer> getTester() {
+		return tester;
+	}
+
+	public void setTester(Map<String, TesterServer> tester) {
+		this.tester = tester;
 	}
 }

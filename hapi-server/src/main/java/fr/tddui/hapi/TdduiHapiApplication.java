@@ -21,8 +21,9 @@ import org.springframework.context.annotation.Import;
  *
  * <p>Spring configuration graph: HAPI's JPA R4 server ({@link JpaR4Config} + {@link HapiJpaConfig}),
  * Batch2 (needed by the package installer and reindexing), plus our own {@link FhirServerConfig}
- * (storage settings, EntityManagerFactory, RestfulServer, validation) and {@link PackageStartupInstaller}.
- * Subscriptions, MDM, CR, IPS, CDS hooks, OpenAPI, Elasticsearch and the tester UI are left out.</p>
+ * (storage settings, EntityManagerFactory, RestfulServer, validation), {@link PackageStartupInstaller}
+ * and HAPI's web tester UI at "/" ({@link TesterUiConfig}).
+ * Subscriptions, MDM, CR, IPS, CDS hooks, OpenAPI and Elasticsearch are left out.</p>
  */
 @SpringBootApplication(exclude = {ElasticsearchRestClientAutoConfiguration.class, ThymeleafAutoConfiguration.class})
 @EnableConfigurationProperties({HapiFhirProperties.class, JpaProperties.class})
@@ -41,7 +42,9 @@ public class TdduiHapiApplication {
 
 	public static void main(String[] args) {
 		try {
-			SpringApplication.run(TdduiHapiApplication.class, args);
+			SpringApplication application = new SpringApplication(TdduiHapiApplication.class);
+			application.addInitializers(TesterUiConfig::serveOverlayFromClasspath);
+			application.run(args);
 		} catch (Throwable t) {
 			// Spring Boot has already logged the cause; make sure no leftover non-daemon
 			// thread keeps the JVM alive and that callers see a non-zero exit code.
