@@ -22,7 +22,6 @@ from typing import Sequence
 import requests
 
 from gateway.audit import ANONYMOUS, PRODUCER_SYSTEM, SUBMISSION_TAG_SYSTEM
-from gateway.auth import ID_NAT_STRUCT_SYSTEM
 from gateway.outcome import Issue
 
 AUDIT_TAG = {"system": "https://github.com/tddui-gateway/audit", "code": "submission"}
@@ -34,6 +33,7 @@ SUBMISSION_ENTITY_TYPE = {"system": "http://terminology.hl7.org/CodeSystem/audit
                           "display": "System Object"}
 OUTCOME_TEXT = {"0": "success", "4": "minor failure", "8": "serious failure", "12": "major failure"}
 WRITE_TIMEOUT = (2.0, 10.0)  # seconds: connect, read
+CUSTODIAN = "CST"  # the agent naming the legal entity
 # A quoted value opens after a non-letter and closes before one, so French elisions (l'INS, n'existe) stay.
 _QUOTED = re.compile(r"(?<!\w)'[^']*'(?!\w)|(?<!\w)\"[^\"]*\"(?!\w)|«[^»]*»")
 
@@ -59,10 +59,15 @@ def now_instant() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def build(*, producer_id: str | None, legal_entity: str | None, status: int, request_id: str,
+def build(*, producer_id: str | None, legal_entity: dict | None, status: int, request_id: str,
           submission: str | None, entries: int | None, issues: Sequence[Issue],
           recorded: str | None = None) -> dict:
-    """The AuditEvent of one submission (a JSON-ready dict)."""
+    """The AuditEvent of one submission (a JSON-ready dict).
+
+    ``legal_entity`` is the entity's identifier (its idNatSt), when settled.
+    An accepted submission's AuditEvent rides in its own transaction, before
+    HAPI says whether anything was created: it records 200 for 200 and 201 alike.
+    """
     producer = producer_id or ANONYMOUS
     blocking = [issue for issue in issues if issue.blocking]
     agents = [{
@@ -78,8 +83,8 @@ def build(*, producer_id: str | None, legal_entity: str | None, status: int, req
     if legal_entity:
         agents.append({
             "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
-                                 "code": "CST", "display": "custodian"}]},
-            "who": {"identifier": {"system": ID_NAT_STRUCT_SYSTEM, "value": legal_entity}},
+                                 "code": CUSTODIAN, "display": "custodian"}]},
+            "who": {"identifier": legal_entity},
             "requestor": False,
         })
     details = [{"type": "http-status", "valueString": str(status)},
@@ -172,7 +177,7 @@ class Submission:
         agents, entities = resource.get("agent", []), resource.get("entity", [])
         producer = next((agent.get("name") for agent in agents if agent.get("requestor")), ANONYMOUS)
         legal_entity = next((agent["who"]["identifier"]["value"] for agent in agents
-                             if agent.get("who", {}).get("identifier", {}).get("system") == ID_NAT_STRUCT_SYSTEM),
+                             if CUSTODIAN in [c.get("code") for c in agent.get("type", {}).get("coding", [])]),
                             None)
         submission_entity = next((entity for entity in entities if entity.get("name") == "submission"), {})
         details = {detail["type"]: detail.get("valueString") for detail in submission_entity.get("detail", [])}

@@ -35,7 +35,7 @@ class RequestMutation:
     """What HAPI is sent instead of the producer's bundle, and how its answer is cut back."""
 
     transaction: dict
-    answered_entries: int        # HAPI's answer holds these first, then the audit Provenance
+    answered_entries: int        # HAPI's answer holds these first, then the audit Provenance and AuditEvent
     conditional_urls: tuple[str | None, ...]
 
     def post_process(self, response: dict) -> dict:
@@ -96,7 +96,7 @@ def rewrite_references(node, new_reference):
 
 
 def decide(bundle: dict, mode: str, legal_entity: LegalEntity, identifier_slices: dict[str, tuple[IdentifierPattern, ...]],
-           producer_id: str, submission: str, bundle_profiles: frozenset[str]) -> RequestMutation:
+           producer_id: str, submission: str, bundle_profiles: frozenset[str], audit_event: dict) -> RequestMutation:
     """The one decision on how to store an accepted bundle.
 
     ``bundle_profiles`` are dropped from the forwarded Bundle's ``meta.profile``:
@@ -129,9 +129,11 @@ def decide(bundle: dict, mode: str, legal_entity: LegalEntity, identifier_slices
                           "request": {"method": "PUT", "url": url} if url else {"method": "POST", "url": kind}})
 
     provenance = audit.provenance_entry(new_urls, producer_id, legal_entity.identifier, tag, submission)
+    audit_entry = {"fullUrl": uuid.uuid5(uuid.NAMESPACE_URL, f"{submission}#{audit_event['recorded']}").urn,
+                   "resource": audit_event, "request": {"method": "POST", "url": "AuditEvent"}}
     meta = dict(bundle.get("meta") or {})
     profiles = [p for p in meta.get("profile") or [] if p.partition("|")[0] not in bundle_profiles]
     meta = {**{k: v for k, v in meta.items() if k != "profile"}, **({"profile": profiles} if profiles else {})}
     transaction = {**{k: v for k, v in bundle.items() if k not in ("entry", "meta", "id")},
-                   **({"meta": meta} if meta else {}), "entry": [*forwarded, provenance]}
+                   **({"meta": meta} if meta else {}), "entry": [*forwarded, provenance, audit_entry]}
     return RequestMutation(transaction, len(entries), tuple(conditional_urls))

@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from gateway import audit, intake, metrics, receipt, relay
+from gateway import audit, audit_event, intake, metrics, receipt, relay
 from gateway.auth import Authenticator, Producer, legal_entity_scope
 from gateway.conformance import ConformanceEngine
 from gateway.descriptor import Descriptor
@@ -84,16 +84,32 @@ class SubmissionPipeline:
         self.receipt_mode = receipt_mode
 
     def submit(self, incoming: Incoming) -> Answer:
-        """Run every stage; a refusal is counted, logged and raised again for the caller to render."""
-        trace = {"producer": None, "submission": None}
+        """Run every stage; a refusal is counted, logged, audited and raised again for the caller to render.
+
+        An accepted submission's AuditEvent is stored in its own transaction;
+        a refusal's (the gateway's, or HAPI's relayed) is written on its own here.
+        """
+        trace = {"producer": None, "submission": None, "legal_entity": None, "entries": None}
         try:
             answer, issue_count = self._run(incoming, trace)
         except Rejected as refusal:
             self._record(incoming, trace, refusal.status, refusal.issues)
+            self._audit_refusal(incoming, trace, refusal.status, refusal.issues)
             raise
         metrics.SUBMISSIONS.labels(str(answer.status)).inc()
         audit.log_submission(incoming.request_id, trace["producer"], answer.status, issue_count, trace["submission"])
+        if answer.status >= 400:
+            self._audit_refusal(incoming, trace, answer.status, [])
         return answer
+
+    def _audit_refusal(self, incoming: Incoming, trace: dict, status: int, issues: list) -> None:
+        audit_event.write_refusal(self.hapi.base_url, self._audit_event(incoming, trace, status, issues))
+
+    @staticmethod
+    def _audit_event(incoming: Incoming, trace: dict, status: int, issues: list) -> dict:
+        return audit_event.build(producer_id=trace["producer"], legal_entity=trace["legal_entity"], status=status,
+                                 request_id=incoming.request_id, submission=trace["submission"],
+                                 entries=trace["entries"], issues=issues)
 
     def _run(self, incoming: Incoming, trace: dict) -> tuple[Answer, int]:
         received = self.reception.receive(incoming, trace)
@@ -101,6 +117,7 @@ class SubmissionPipeline:
         producer_id = producer.id if producer else audit.ANONYMOUS
         bundle = intake.check_bundle(received.document, self.reception.limits)
         if isinstance(bundle.get("entry"), list):
+            trace["entries"] = len(bundle["entry"])
             metrics.BUNDLE_ENTRIES.observe(len(bundle["entry"]))
 
         with metrics.VERDICT_SECONDS.time():
@@ -108,10 +125,12 @@ class SubmissionPipeline:
         if not verdict.accepted:
             raise Rejected(422, verdict.issues)
         entity = legal_entity_scope(producer, verdict.bundle, self.descriptor.legal_entity)
+        trace["legal_entity"] = entity.identifier
 
         submission = trace["submission"] = audit.submission_id(producer_id, verdict.bundle)
         mutation = receipt.decide(verdict.bundle, self.receipt_mode, entity, self.descriptor.business_identifiers,
-                                  producer_id, submission, frozenset({self.engine.bundle_profile}))
+                                  producer_id, submission, frozenset({self.engine.bundle_profile}),
+                                  self._audit_event(incoming, trace, 200, verdict.issues))
         started = time.perf_counter()
         try:
             hapi_answer = self.hapi.post_transaction(mutation.transaction)

@@ -13,7 +13,7 @@ from tests.hapi_server import free_port
 
 
 def write(hapi, producer, status, issues=(), entries=4, request_id="req"):
-    event = audit_event.build(producer_id=producer, legal_entity="1970000001", status=status,
+    event = audit_event.build(producer_id=producer, legal_entity={"system": "urn:oid:1.2.250.1.71.4.2.2", "value": "1970000001"}, status=status,
                               request_id=request_id, submission="cd" * 32, entries=entries, issues=list(issues))
     stored = audit_event.write_refusal(hapi.base_url, event, timeout=SETUP_TIMEOUT)
     assert stored

@@ -31,7 +31,7 @@ def refusal_issues():
 
 
 def refusal(producer: str, **overrides) -> dict:
-    values = dict(producer_id=producer, legal_entity="1480787529", status=422, request_id="req-audit-1",
+    values = dict(producer_id=producer, legal_entity={"system": "urn:oid:1.2.250.1.71.4.2.2", "value": "1480787529"}, status=422, request_id="req-audit-1",
                   submission="ab" * 32, entries=5, issues=refusal_issues())
     values.update(overrides)
     return audit_event.build(**values)

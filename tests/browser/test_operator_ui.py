@@ -98,7 +98,7 @@ def test_admin_page_lists_a_refusal_and_shows_its_rules(
     issues = as_issues(refused.get_json())
     producer = f"dui-browser-{uuid.uuid4().hex[:8]}"
     stored = audit_event.write_refusal(running_hapi.base_url, audit_event.build(
-        producer_id=producer, legal_entity="1480787529", status=422, request_id=refused.headers["X-Request-ID"],
+        producer_id=producer, legal_entity={"system": "urn:oid:1.2.250.1.71.4.2.2", "value": "1480787529"}, status=422, request_id=refused.headers["X-Request-ID"],
         submission=None, entries=len(broken["entry"]), issues=issues), timeout=SETUP_TIMEOUT)
     assert stored
 

@@ -253,14 +253,16 @@ def test_hapi_still_validates_each_forwarded_resource_against_its_tddui_profile(
     TDDUIEncounterSejour, 0..1 in R4) is sent straight to HAPI, which must
     refuse it under the TDDUI profile.
     """
-    from gateway import audit, receipt
+    from gateway import audit, audit_event, receipt
     from gateway.auth import LegalEntity
     from gateway.descriptor import load_descriptor
     descriptor = load_descriptor(settings.implementation_guide, packages)
     del resource_of(fresh_bundle, "Encounter")["serviceProvider"]
     mutation = receipt.decide(fresh_bundle, "upsert", LegalEntity("urn:oid:1.2.250.1.71.4.2.2", "1999999998"),
                               descriptor.business_identifiers, "test-dui", audit.submission_id("t", fresh_bundle),
-                              frozenset({TDDUI + "tddui-bundle"}))
+                              frozenset({TDDUI + "tddui-bundle"}),
+                              audit_event.build(producer_id="test-dui", legal_entity=None, status=200, request_id="r",
+                                                submission=None, entries=3, issues=[]))
     answer = requests.post(f"{hapi.base_url}/", json=mutation.transaction, timeout=120,
                            headers={"Content-Type": "application/fhir+json"})
     assert answer.status_code == 422, answer.text

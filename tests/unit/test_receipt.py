@@ -6,7 +6,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from gateway import audit, receipt
+from gateway import audit, audit_event, receipt
 from gateway.auth import LegalEntity
 from gateway.descriptor import load_descriptor
 from tests.cases import PI_TYPE
@@ -21,8 +21,11 @@ def descriptor(packages, settings):
 
 
 def decide(bundle, descriptor, mode="upsert"):
-    return receipt.decide(bundle, mode, ENTITY, descriptor.business_identifiers, "acme",
-                          audit.submission_id("acme", bundle), frozenset({BUNDLE_PROFILE}))
+    submission = audit.submission_id("acme", bundle)
+    event = audit_event.build(producer_id="acme", legal_entity=ENTITY.identifier, status=200, request_id="r-1",
+                              submission=submission, entries=len(bundle.get("entry", [])), issues=[])
+    return receipt.decide(bundle, mode, ENTITY, descriptor.business_identifiers, "acme", submission,
+                          frozenset({BUNDLE_PROFILE}), event)
 
 
 def entry(bundle, kind):
@@ -90,9 +93,11 @@ def test_search_separators_in_values_are_escaped():
     assert receipt.search_token("a,b|c$d") == "a%5C%2Cb%5C%7Cc%5C%24d"
 
 
-def test_the_provenance_rides_along_and_is_cut_from_the_answer(ig_example_bundle, descriptor):
+def test_the_provenance_and_audit_event_ride_along_and_are_cut_from_the_answer(ig_example_bundle, descriptor):
     mutation = decide(ig_example_bundle, descriptor)
-    provenance_entry = mutation.transaction["entry"][-1]
+    provenance_entry, audit_entry = mutation.transaction["entry"][-2:]
+    assert audit_entry["resource"]["resourceType"] == "AuditEvent"
+    assert audit_entry["request"] == {"method": "POST", "url": "AuditEvent"}
     provenance = provenance_entry["resource"]
     assert provenance["resourceType"] == "Provenance"
     assert [t["reference"] for t in provenance["target"]] == [e["fullUrl"] for e in mutation.transaction["entry"][:3]]
@@ -100,14 +105,15 @@ def test_the_provenance_rides_along_and_is_cut_from_the_answer(ig_example_bundle
     assert provenance["agent"][0]["onBehalfOf"]["identifier"] == ENTITY.identifier
     assert provenance_entry["request"]["ifNoneExist"].endswith(audit.submission_id("acme", ig_example_bundle))
     answer = {"resourceType": "Bundle", "type": "transaction-response",
-              "entry": [{"response": {"status": "200 OK"}}] * 4}
+              "entry": [{"response": {"status": "200 OK"}}] * 5}
     assert len(mutation.post_process(answer)["entry"]) == 3
 
 
 def test_the_same_submission_is_forwarded_identically(ig_example_bundle, descriptor):
     first, second = decide(ig_example_bundle, descriptor), decide(copy.deepcopy(ig_example_bundle), descriptor)
     assert first.transaction["entry"][:3] == second.transaction["entry"][:3]
-    assert [e["fullUrl"] for e in first.transaction["entry"]] == [e["fullUrl"] for e in second.transaction["entry"]]
+    assert [e["fullUrl"] for e in first.transaction["entry"][:4]] == \
+        [e["fullUrl"] for e in second.transaction["entry"][:4]]
 
 
 def test_a_double_match_diagnostic_is_traced_to_its_entry(ig_example_bundle, descriptor):
