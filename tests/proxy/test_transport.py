@@ -219,11 +219,13 @@ def test_a_silent_gateway_is_504_as_an_operation_outcome(silent_gateway_proxy, p
 class Trickler:
     """A client that sends its headers, then its body one byte per second, and never finishes."""
 
-    def __init__(self, port: int, context: ssl.SSLContext | None, source: str, declared_length: int = 100_000):
+    def __init__(self, port: int, context: ssl.SSLContext | None, source: str, declared_length: int = 100_000,
+                 api_key: str | None = None):
         raw = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
         self.sock = context.wrap_socket(raw, server_hostname="localhost") if context else raw
+        key_line = b"X-API-Key: %s\r\n" % api_key.encode() if api_key else b""
         self.sock.sendall(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/fhir+json\r\n"
-                          b"Content-Length: %d\r\n\r\n{" % declared_length)
+                          b"%sContent-Length: %d\r\n\r\n{" % (key_line, declared_length))
 
     def drip(self) -> bool:
         """One more byte; False once the server has closed or answered."""
@@ -260,8 +262,8 @@ def loopback_addresses(count: int, network: int) -> list[str]:
 class TrickleAttack:
     """One trickler per source address given, dripping in a background thread."""
 
-    def __init__(self, port: int, context_factory, sources: list[str]):
-        self.tricklers = [Trickler(port, context_factory(), source) for source in sources]
+    def __init__(self, port: int, context_factory, sources: list[str], api_key: str | None = None):
+        self.tricklers = [Trickler(port, context_factory(), source, api_key=api_key) for source in sources]
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -310,8 +312,11 @@ def test_slow_bodies_never_hold_a_gunicorn_worker(optional_proxy, proxied_gatewa
 
 
 def test_without_the_proxy_two_slow_bodies_lock_every_producer_out(proxied_gateway):
-    """The control: the same drip straight at gunicorn's two sync workers blocks even /healthz."""
-    with TrickleAttack(proxied_gateway.port, lambda: None, loopback_addresses(2, 40)):
+    """The control: the same drip straight at gunicorn's two sync workers blocks even /healthz.
+
+    The tricklers carry a valid API key: an anonymous one is answered 401 before its body is read.
+    """
+    with TrickleAttack(proxied_gateway.port, lambda: None, loopback_addresses(2, 40), api_key=KEY_PRODUCER_KEY):
         time.sleep(1)
         with pytest.raises(requests.exceptions.Timeout):
             requests.get(proxied_gateway.url + "healthz", timeout=5)
