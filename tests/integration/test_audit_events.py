@@ -12,7 +12,7 @@ from gateway import audit_event
 from gateway.app import create_app
 from tests.conftest import BACKENDS, TEST_API_KEY
 
-pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+on_both_databases = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 
 def submission_of(hapi, request_id: str) -> audit_event.Submission:
@@ -21,6 +21,7 @@ def submission_of(hapi, request_id: str) -> audit_event.Submission:
     return found[0]
 
 
+@on_both_databases
 def test_an_accepted_submission_is_audited_with_its_legal_entity_and_no_patient_data(gateway, hapi, fresh_bundle):
     answer = gateway.post("/", data=json.dumps(fresh_bundle), content_type="application/fhir+json")
     assert answer.status_code == 201
@@ -39,6 +40,7 @@ def hapi_resource(hapi, audit_event_id: str) -> dict:
     return requests.get(f"{hapi.base_url}/AuditEvent/{audit_event_id}", timeout=30).json()
 
 
+@on_both_databases
 def test_a_refusal_is_audited_with_its_rule_ids(gateway, hapi, fresh_bundle):
     del fresh_bundle["entry"][2]["resource"]["subject"]
     answer = gateway.post("/", data=json.dumps(fresh_bundle), content_type="application/fhir+json")
