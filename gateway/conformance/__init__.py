@@ -22,7 +22,7 @@ from gateway.conformance.errors import EngineStartupError
 from gateway.conformance.fhirpath import FhirPath
 from gateway.conformance.findings import Findings
 from gateway.conformance.profile_check import CheckContext, ProfileChecker, gather
-from gateway.conformance.r4_supplement import R4_DATATYPE_INVARIANTS
+from gateway.conformance.r4_model import R4Model
 from gateway.conformance.references import BundleIndex
 from gateway.conformance.structure import ElementRule, MatchContext, ProfileSet, TypeRef
 from gateway.conformance.terminology import Terminology
@@ -61,19 +61,17 @@ class ConformanceEngine:
         if len(bundles) != 1:
             raise EngineStartupError(f"{ig_package_id} must define exactly one Bundle profile, found {len(bundles)}")
         self.fhirpath = FhirPath()
+        self.r4 = R4Model(packages)
         self._terminology = Terminology(packages)
         self.profiles = ProfileSet(packages, self.fhirpath, self._terminology)
-        extensions = [r["url"] for p in packages.packages.values() for r in p.resources
-                      if r.get("resourceType") == "StructureDefinition" and r.get("type") == "Extension"
-                      and r.get("derivation") == "constraint"]
+        extensions = [r["url"] for r in ig.resources_of("StructureDefinition")
+                      if r.get("type") == "Extension" and r.get("derivation") == "constraint"]
         self.profiles.compile_closure([bundles[0]["url"], *extensions])
         self.bundle_profile = bundles[0]["url"]
         self._bundle_tree = self.profiles.tree(self.bundle_profile)
         self.entry_profiles = self._entry_profiles()
-        self._checker = ProfileChecker(self.profiles, self._terminology)
-        self._base = BaseChecker(self._terminology.code_system, {
-            type_name: tuple(self.profiles.invariant(c, f"R4 {type_name}", (TypeRef(type_name),)) for c in rows)
-            for type_name, rows in R4_DATATYPE_INVARIANTS.items()})
+        self._checker = ProfileChecker(self.profiles, self._terminology, self.r4.resource_types)
+        self._base = BaseChecker(self.r4, self._terminology, self._datatype_invariants())
         self._ins_slices = self._identifier_slices(INS_PROFILE, INS_IDENTIFIER_SLICES)
         self._normalise = Normaliser(Flow(
             _flow_profile(self.profiles.definitions[self.bundle_profile]),
@@ -109,6 +107,32 @@ class ConformanceEngine:
             raise EngineStartupError(f"{self.bundle_profile} names no entry profile (Bundle.entry slices)")
         return found
 
+    def _datatype_invariants(self) -> dict[str, tuple]:
+        """The own invariants of each R4 datatype the Flux profiles can reach,
+        compiled (ele-1 is the walker's own Python check). One the FHIRPath
+        gate refuses is left to HAPI, and logged; datatypes only other
+        resources use (ElementDefinition, TriggerDefinition...) are HAPI's too."""
+        compiled, refused = {}, []
+        used = self.r4.reachable_types({code for tree in self.profiles.trees.values()
+                                        for rule in ProfileSet.all_rules(tree) if rule.max != 0
+                                        for code in rule.type_codes})
+        for type_name, constraints in self.r4.datatype_constraints.items():
+            if type_name not in used:
+                continue
+            rows = []
+            for constraint in constraints:
+                if constraint.get("key") == "ele-1":
+                    continue
+                try:
+                    rows.append(self.profiles.invariant(constraint, f"R4 {type_name}", (TypeRef(type_name),)))
+                except EngineStartupError as exc:
+                    refused.append(f"{constraint.get('key')} ({exc})")
+            if rows:
+                compiled[type_name] = tuple(rows)
+        if refused:
+            log.info("R4 datatype invariants left to HAPI (outside the FHIRPath gate): %s", "; ".join(refused))
+        return compiled
+
     def _identifier_slices(self, profile: str, names: tuple[str, ...]) -> list[ElementRule]:
         tree = self.profiles.tree(profile)
         identifier = tree.children.get("identifier") if tree else None
@@ -140,8 +164,7 @@ class ConformanceEngine:
 
     # ------------------------------------------------------------ per request
     def _is_known_profile(self, url: str) -> bool:
-        definition = self.packages.get(url)
-        return bool(definition and definition.get("resourceType") == "StructureDefinition")
+        return self.packages.has(url, "StructureDefinition")
 
     def _has_ins(self, resource: dict) -> bool:
         match = MatchContext(lambda _resource: set())

@@ -184,11 +184,13 @@ class ProfileSet:
         self.trees: dict[str, ElementRule] = {}
         self.definitions: dict[str, dict] = {}
         self.unresolved: set[str] = set()
+        self._reported_unresolved: set[str] = set()
 
     # ------------------------------------------------------------ compiling
     def compile_closure(self, roots: list[str]) -> None:
         """Compile ``roots`` and every profile their elements refer to."""
-        pending = list(roots)
+        pending = [url.partition("|")[0] for url in roots]
+        new_urls = []
         while pending:
             url = pending.pop()
             if url in self.trees or url in self.unresolved:
@@ -199,18 +201,28 @@ class ProfileSet:
                 continue
             self.definitions[url] = definition
             self.trees[url] = self._compile(definition)
+            new_urls.append(url)
             for rule in self.all_rules(self.trees[url]):
                 for type_ref in rule.types:
-                    pending.extend(type_ref.profiles)
-        every_rule = [rule for tree in self.trees.values() for rule in self.all_rules(tree)]
-        for rule in every_rule:
+                    pending.extend(p.partition("|")[0] for p in type_ref.profiles)
+        new_rules = [rule for url in new_urls for rule in self.all_rules(self.trees[url])]
+        for rule in new_rules:
             self._precompute(rule)
-        for rule in every_rule:
+        for rule in new_rules:
             if rule.slices:
                 self._link_slices(rule)
-        if self.unresolved:
-            log.info("profiles referenced but not in the packages, not checked: %s",
-                        ", ".join(sorted(self.unresolved)))
+        unresolved = self.unresolved - self._reported_unresolved
+        if unresolved:
+            log.info("profiles referenced but not in the packages, not checked: %s", ", ".join(sorted(unresolved)))
+            self._reported_unresolved |= unresolved
+
+    def extension_tree(self, url: str) -> ElementRule | None:
+        """The tree of an extension definition of the closure, compiled on
+        first use: the closure defines hundreds, a bundle uses a few."""
+        url = url.partition("|")[0]
+        if url not in self.trees and url not in self.unresolved and self._packages.has(url, "StructureDefinition"):
+            self.compile_closure([url])
+        return self.trees.get(url)
 
     def _precompute(self, rule: ElementRule) -> None:
         rule.is_choice = rule.name.endswith("[x]")

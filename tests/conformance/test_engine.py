@@ -40,7 +40,7 @@ def test_a_broken_invariant_in_a_package_stops_start_up():
     packages = PackageSet.from_directory(package_dir(), [IG])
     broken = copy.deepcopy(packages.get(ENCOUNTER))
     broken["snapshot"]["element"][0]["constraint"][0]["expression"] = "contained.contained.empty( and"
-    packages.by_url[ENCOUNTER] = broken
+    packages.override(broken)
     with pytest.raises(EngineStartupError, match="tddui-encounter-sejour Encounter constraint dom-2"):
         ConformanceEngine(packages, IG)
 
