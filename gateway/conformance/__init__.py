@@ -17,7 +17,8 @@ import logging
 from dataclasses import dataclass
 
 from gateway.conformance.base_check import BaseChecker
-from gateway.conformance.business_rules import BUSINESS_RULES, INS_IDENTIFIER_SLICES, INS_PROFILE, BundleView
+from gateway.conformance.business_rules import BundleView, compile_rules
+from gateway.conformance.cross_version import R4_EXTENSION, synthesise
 from gateway.conformance.errors import EngineStartupError
 from gateway.conformance.fhirpath import FhirPath
 from gateway.conformance.findings import Findings
@@ -28,6 +29,7 @@ from gateway.conformance.structure import ElementRule, MatchContext, ProfileSet,
 from gateway.conformance.terminology import Terminology
 from gateway.normalise import Flow, FlowProfile, Normaliser
 from gateway.outcome import Issue, Message
+from gateway.descriptor import Descriptor, load_descriptor
 from gateway.packages import PackageError, PackageSet
 
 __all__ = ["ConformanceEngine", "EngineStartupError", "Verdict"]
@@ -53,8 +55,10 @@ def _flow_profile(definition: dict) -> FlowProfile:
 class ConformanceEngine:
     """Built once per process; ``judge`` is then pure and re-entrant."""
 
-    def __init__(self, packages: PackageSet, ig_package_id: str):
+    def __init__(self, packages: PackageSet, descriptor: Descriptor):
         self.packages = packages
+        self.descriptor = descriptor
+        ig_package_id = descriptor.package
         ig = packages.package(ig_package_id)
         bundles = [r for r in ig.resources if r.get("resourceType") == "StructureDefinition"
                    and r.get("type") == "Bundle" and r.get("derivation") == "constraint"]
@@ -63,7 +67,8 @@ class ConformanceEngine:
         self.fhirpath = FhirPath()
         self.r4 = R4Model(packages)
         self._terminology = Terminology(packages)
-        self.profiles = ProfileSet(packages, self.fhirpath, self._terminology)
+        self.profiles = ProfileSet(packages, self.fhirpath, self._terminology, {
+            url: synthesise(url, r5_type, packages.get(R4_EXTENSION)) for url, r5_type in descriptor.cross_version.items()})
         extensions = [r["url"] for r in ig.resources_of("StructureDefinition")
                       if r.get("type") == "Extension" and r.get("derivation") == "constraint"]
         self.profiles.compile_closure([bundles[0]["url"], *extensions])
@@ -72,12 +77,16 @@ class ConformanceEngine:
         self.entry_profiles = self._entry_profiles()
         self._checker = ProfileChecker(self.profiles, self._terminology, self.r4.resource_types)
         self._base = BaseChecker(self.r4, self._terminology, self._datatype_invariants())
-        self._ins_slices = self._identifier_slices(INS_PROFILE, INS_IDENTIFIER_SLICES)
+        self._ins_profile = descriptor.ins_profile
+        self._ins_slices = self._identifier_slices(descriptor.ins_profile, descriptor.ins_slices) \
+            if descriptor.ins_profile else []
+        self.business_rules = compile_rules(descriptor.business_rules, self.fhirpath, str(descriptor.source))
         self._normalise = Normaliser(Flow(
             _flow_profile(self.profiles.definitions[self.bundle_profile]),
             tuple(_flow_profile(self.profiles.definitions[url]) for url in self.entry_profiles),
             self._is_known_profile, self._implied_profile))
         self._log_unchecked_bindings()
+        self._log_unresolved()
 
     @classmethod
     def load(cls, settings) -> "ConformanceEngine":
@@ -85,7 +94,7 @@ class ConformanceEngine:
         raises EngineStartupError with a clear message on any problem."""
         try:
             packages = PackageSet.from_directory(settings.package_dir, [settings.implementation_guide])
-            engine = cls(packages, settings.implementation_guide)
+            engine = cls(packages, load_descriptor(settings.implementation_guide, packages))
         except PackageError as exc:
             raise EngineStartupError(str(exc)) from exc
         engine._self_test(packages.package(settings.implementation_guide).examples)
@@ -149,6 +158,17 @@ class ConformanceEngine:
         if missing:
             log.info("required bindings left to HAPI (ValueSet not in the packages): %s", ", ".join(missing))
 
+    def _log_unresolved(self) -> None:
+        """A canonical the profiles name and the closure lacks is expected
+        only when the descriptor tolerates it; any other is a warning."""
+        unexpected = sorted(self.profiles.unresolved - set(self.descriptor.tolerated))
+        if unexpected:
+            log.warning("profiles referenced but in no package of the closure, not checked: %s", ", ".join(unexpected))
+        resolved = tuple(self.packages.packages)
+        if self.descriptor.closure and set(resolved) != set(self.descriptor.closure):
+            log.warning("the package closure %s differs from the one %s describes (%s): HAPI installs the latter",
+                        ", ".join(resolved), self.descriptor.source.name, ", ".join(self.descriptor.closure))
+
     def _self_test(self, examples: dict[str, dict]) -> None:
         """Judge the IG's example bundles: a crash stops start-up."""
         for name, example in examples.items():
@@ -168,17 +188,17 @@ class ConformanceEngine:
 
     def _has_ins(self, resource: dict) -> bool:
         match = MatchContext(lambda _resource: set())
-        identifiers = gather(self.profiles.tree(INS_PROFILE).children["identifier"], resource, "") \
+        identifiers = gather(self.profiles.tree(self._ins_profile).children["identifier"], resource, "") \
             if self._ins_slices else []
         return any(all(m(inst, match) for m in s.matchers) for inst in identifiers for s in self._ins_slices)
 
     def _implied_profile(self, resource: dict) -> str | None:
         candidates = [url for url in self.entry_profiles
                       if self.profiles.definitions[url]["type"] == resource.get("resourceType")]
-        if INS_PROFILE in candidates and len(candidates) > 1:
+        if self._ins_profile in candidates and len(candidates) > 1:
             if self._has_ins(resource):
-                return INS_PROFILE
-            candidates.remove(INS_PROFILE)
+                return self._ins_profile
+            candidates.remove(self._ins_profile)
         return candidates[0] if len(candidates) == 1 else None
 
     def judge(self, bundle: dict) -> Verdict:
@@ -226,15 +246,15 @@ class ConformanceEngine:
 
     def _business_rules(self, bundle, entry_profiles, references, index, findings: Findings) -> None:
         view = BundleView(bundle, entry_profiles, self.entry_profiles, references, index.resolve,
-                          self._has_ins, INS_PROFILE)
+                          self._has_ins, self._ins_profile)
         already_refused = findings.errors_at()
-        for rule in BUSINESS_RULES:
+        for rule in self.business_rules:
             def run(rule=rule):
                 for issue in rule.check(view):
                     if issue.expression not in already_refused:  # the profile already said it
                         findings.add(issue.severity, issue.code, issue.message.fr, issue.message.en,
                                      issue.expression, issue.rule)
-            self._guarded(rule.id, None, findings, run)
+            self._guarded(rule.row.id, None, findings, run)
 
     @staticmethod
     def _guarded(rule: str, expression: str | None, findings: Findings, check) -> None:

@@ -177,14 +177,15 @@ def values_at(value: Any, path: str) -> list:
 class ProfileSet:
     """Every profile the flow can reach, compiled once into rule trees."""
 
-    def __init__(self, packages: PackageSet, fhirpath: FhirPath, terminology: Terminology):
+    def __init__(self, packages: PackageSet, fhirpath: FhirPath, terminology: Terminology,
+                 synthesised: dict[str, dict] | None = None):
         self._packages = packages
+        self._synthesised = synthesised or {}  # definitions no package has (cross-version extensions)
         self._fhirpath = fhirpath
         self._terminology = terminology
         self.trees: dict[str, ElementRule] = {}
         self.definitions: dict[str, dict] = {}
         self.unresolved: set[str] = set()
-        self._reported_unresolved: set[str] = set()
 
     # ------------------------------------------------------------ compiling
     def compile_closure(self, roots: list[str]) -> None:
@@ -195,7 +196,7 @@ class ProfileSet:
             url = pending.pop()
             if url in self.trees or url in self.unresolved:
                 continue
-            definition = self._packages.get(url)
+            definition = self._synthesised.get(url) or self._packages.get(url)
             if definition is None or definition.get("resourceType") != "StructureDefinition":
                 self.unresolved.add(url)
                 continue
@@ -211,16 +212,13 @@ class ProfileSet:
         for rule in new_rules:
             if rule.slices:
                 self._link_slices(rule)
-        unresolved = self.unresolved - self._reported_unresolved
-        if unresolved:
-            log.info("profiles referenced but not in the packages, not checked: %s", ", ".join(sorted(unresolved)))
-            self._reported_unresolved |= unresolved
 
     def extension_tree(self, url: str) -> ElementRule | None:
         """The tree of an extension definition of the closure, compiled on
         first use: the closure defines hundreds, a bundle uses a few."""
         url = url.partition("|")[0]
-        if url not in self.trees and url not in self.unresolved and self._packages.has(url, "StructureDefinition"):
+        if url not in self.trees and url not in self.unresolved and (
+                url in self._synthesised or self._packages.has(url, "StructureDefinition")):
             self.compile_closure([url])
         return self.trees.get(url)
 
@@ -368,13 +366,13 @@ class ProfileSet:
         type profile when the snapshot does not expand it."""
         rule = slice_rule
         for segment in ([] if path == "$this" else path.split(".")):
+            profile = next((p for t in rule.types for p in t.profiles), None)
+            if segment == "url" and profile and "Extension" in rule.type_codes:
+                return "fixed", profile.partition("|")[0]  # an extension's url is its definition's canonical
             child = rule.children.get(segment)
             if child is None:
-                profile = next((p for t in rule.types for p in t.profiles), None)
-                tree = self.trees.get(profile) if profile else None
+                tree = self.trees.get(profile.partition("|")[0]) if profile else None
                 child = tree.children.get(segment) if tree else None
-                if child is None and segment == "url" and profile and "Extension" in rule.type_codes:
-                    return "fixed", profile  # an extension's url is its canonical
             if child is None:
                 return None, None
             rule = child
