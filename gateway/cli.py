@@ -65,6 +65,17 @@ def validate(args: argparse.Namespace) -> int:
     return EXIT_VALID if all_valid else EXIT_INVALID
 
 
+def rules(args: argparse.Namespace) -> int:
+    """The ``rules`` subcommand: the compiled rules as JSON, stable for ``diff``."""
+    try:
+        engine = ConformanceEngine.load(Settings.from_env())
+    except (EngineStartupError, ConfigurationError) as exc:
+        print(f"tddui-gateway: cannot start the conformance engine: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    print(json.dumps(engine.describe(), ensure_ascii=False, indent=1, sort_keys=True))
+    return EXIT_VALID
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tddui-gateway", description="TDDUI Flux 1 gateway.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -77,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="text: one line per issue; json: the OperationOutcome (one per line for several files)")
     checker.add_argument("--lang", choices=LANGUAGES, default="fr", help="language of the diagnostics (default fr)")
     checker.set_defaults(handler=validate)
+    printer = commands.add_parser(
+        "rules", help="print the compiled rules as JSON (to diff two IG versions)",
+        description="Print what the engine compiled from the packages and the IG-version descriptor "
+                    "(TDDUI_IG): closure, profiles' rules, business rules, tolerated gaps; as sorted JSON.")
+    printer.set_defaults(handler=rules)
     return parser
 
 

@@ -138,12 +138,22 @@ def _tar_members(data: bytes):
             yield name, view[start:start + size]
 
 
+def _members(path: Path):
+    """``(name, content)`` of a package file (``.tgz``) or of an unpacked package
+    folder as FHIR package caches hold them (``name#version/package/...``)."""
+    if path.is_dir():
+        for file in sorted(path.rglob("*.json")):
+            yield file.relative_to(path).as_posix(), memoryview(file.read_bytes())
+    else:
+        yield from _tar_members(gzip.decompress(path.read_bytes()))
+
+
 def read_package(path: Path) -> Package:
     """Load one package: its manifest, ``.index.json`` when it has one, and
     the raw bytes of its resources and examples (parsed on first use)."""
     files, examples, index_json, manifest = {}, {}, None, None
     try:
-        for name, content in _tar_members(gzip.decompress(Path(path).read_bytes())):
+        for name, content in _members(Path(path)):
             parts = name.split("/")
             if parts[0] != "package" or not parts[-1].endswith(".json"):
                 continue
@@ -174,16 +184,14 @@ def version_key(version: str) -> tuple:
 
 
 def nearest_version(wanted: str, available: list[str]) -> str:
-    """The available version closest to ``wanted`` (major, then minor, then patch; the newer on a tie)."""
-    target = version_key(wanted)[0]
+    """The available version closest to ``wanted`` on the version line (6.5.0 -> 7.0.1 rather
+    than 5.0.0); the newer one on a tie, a release before its pre-releases."""
+    def position(version: str) -> int:
+        numbers = (version_key(version)[0] + (0, 0, 0))[:3]
+        return numbers[0] * 1_000_000 + numbers[1] * 1_000 + numbers[2]
 
-    def distance(version: str):
-        numbers = version_key(version)[0]
-        width = max(len(numbers), len(target))
-        padded = numbers + (0,) * (width - len(numbers)), target + (0,) * (width - len(target))
-        return tuple(abs(a - b) for a, b in zip(*padded)), tuple(-n for n in version_key(version)[0])
-
-    return min(available, key=distance)
+    target = position(wanted)
+    return min(sorted(available, key=version_key, reverse=True), key=lambda v: abs(position(v) - target))
 
 
 def package_directory_problem(directory: Path) -> str | None:
@@ -191,7 +199,8 @@ def package_directory_problem(directory: Path) -> str | None:
     if Path(directory).is_dir():
         return None
     return (f"FHIR package directory {directory} does not exist: set FHIR_PACKAGE_DIR to the folder "
-            f"holding the package .tgz files (see the README, 'FHIR packages')")
+            f"holding the package .tgz files (or a FHIR package cache such as ~/.fhir/packages); "
+            f"see the README, 'FHIR packages'")
 
 
 @dataclass(frozen=True)
@@ -251,7 +260,8 @@ class PackageSet:
         if problem:
             raise PackageError(problem)
         available: dict[str, dict[str, Package]] = {}
-        for path in sorted(directory.rglob("*.tgz")):
+        found = sorted(directory.rglob("*.tgz")) + sorted(p.parent.parent for p in directory.glob("*/package/package.json"))
+        for path in found:
             package = read_package(path)
             name, version = package.name, package.version
             if version in available.setdefault(name, {}):

@@ -182,6 +182,23 @@ class ConformanceEngine:
                 log.warning("the IG example %s is refused: %s", name,
                             [i.message.en for i in verdict.issues if i.blocking])
 
+    def describe(self) -> dict:
+        """The compiled rules as plain data, so that two IG versions can be diffed."""
+        return {
+            "package": self.descriptor.package,
+            "closure": list(self.packages.packages),
+            "substitutions": [{"package": s.name, "declared": list(s.declared), "used": s.used}
+                              for s in self.packages.substitutions],
+            "tolerated": self.descriptor.tolerated,
+            "cross_version": self.descriptor.cross_version,
+            "bundle_profile": self.bundle_profile,
+            "entry_profiles": self.entry_profiles,
+            "business_rules": [{k: v for k, v in vars(rule.row).items() if v} for rule in self.business_rules],
+            "r4_datatype_invariants": {t: {i.key: i.expression for i in rows}
+                                       for t, rows in sorted(self._base.datatype_invariants.items())},
+            "profiles": self.profiles.describe(),
+        }
+
     # ------------------------------------------------------------ per request
     def _is_known_profile(self, url: str) -> bool:
         return self.packages.has(url, "StructureDefinition")

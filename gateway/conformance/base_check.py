@@ -38,7 +38,7 @@ class BaseChecker:
                  datatype_invariants: dict[str, tuple[Invariant, ...]]):
         self._model = model
         self._terminology = terminology
-        self._datatype_invariants = datatype_invariants
+        self.datatype_invariants = datatype_invariants
 
     def check_resource(self, resource: Any, expression: str, findings: Findings,
                        references: list[tuple[str, str]]) -> None:
@@ -134,7 +134,7 @@ class BaseChecker:
             self._coding(value, expression, findings)
         elif type_code == "Reference" and isinstance(value.get("reference"), str):
             walk.references.append((value["reference"], f"{expression}.reference"))
-        for invariant in self._datatype_invariants.get(type_code, ()):
+        for invariant in self.datatype_invariants.get(type_code, ()):
             try:
                 if not invariant.holds(value, lambda: typed_node(value, type_code), walk.resource):
                     findings.add(invariant.severity, "invariant",

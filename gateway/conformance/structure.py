@@ -373,6 +373,8 @@ class ProfileSet:
             if child is None:
                 tree = self.trees.get(profile.partition("|")[0]) if profile else None
                 child = tree.children.get(segment) if tree else None
+            if segment == "url" and "Extension" in rule.type_codes and rule.slice_name and not (child and child.fixed_kind):
+                return "fixed", rule.slice_name  # a sub-extension without a fixed url: its slice name, as the HL7 validator reads it
             if child is None:
                 return None, None
             rule = child
@@ -388,6 +390,25 @@ class ProfileSet:
         return None, None
 
     # ------------------------------------------------------------ queries
+    def describe(self) -> dict[str, list[dict]]:
+        """Every compiled tree as plain data, one row per rule (``tddui-gateway rules``)."""
+        def row(rule: ElementRule) -> dict:
+            found = {"id": rule.id, "card": f"{rule.min}..{'*' if rule.max is None else rule.max}"}
+            if rule.types:
+                found["types"] = [t.code + (f"({', '.join(t.profiles + t.target_profiles)})"
+                                            if t.profiles or t.target_profiles else "") for t in rule.types]
+            if rule.fixed_kind:
+                found[rule.fixed_kind] = rule.fixed
+            if rule.binding_strength:
+                found["binding"] = f"{rule.binding_strength} {rule.value_set}"
+            if rule.invariants:
+                found["invariants"] = {i.key: i.expression for i in rule.invariants}
+            if rule.discriminators:
+                found["slicing"] = f"{rule.slicing_rules} by " + ", ".join(f"{d.kind}:{d.path}" for d in rule.discriminators)
+            return found
+
+        return {url: [row(rule) for rule in self.all_rules(tree)] for url, tree in sorted(self.trees.items())}
+
     def tree(self, url: str) -> ElementRule | None:
         return self.trees.get(url.partition("|")[0])
 

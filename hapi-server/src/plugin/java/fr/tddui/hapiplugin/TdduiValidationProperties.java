@@ -25,6 +25,34 @@ public class TdduiValidationProperties {
 	 */
 	private List<String> toleratedMissingCanonicals = new ArrayList<>();
 
+	/**
+	 * {@code file:} URLs of FHIR packages served to the validator from the files themselves
+	 * ({@link PackageFileValidationSupport}), not installed in the database.
+	 */
+	private List<String> validationPackages = new ArrayList<>();
+
+	/**
+	 * Packages of the closure that HAPI carries itself ({@code name#version}): hl7.fhir.r4.core is
+	 * HAPI's own R4 definitions (DefaultProfileValidationSupport). Logged; the gateway's tests compare it.
+	 */
+	private List<String> builtInPackages = new ArrayList<>();
+
+	public List<String> getValidationPackages() {
+		return validationPackages;
+	}
+
+	public void setValidationPackages(List<String> validationPackages) {
+		this.validationPackages = validationPackages;
+	}
+
+	public List<String> getBuiltInPackages() {
+		return builtInPackages;
+	}
+
+	public void setBuiltInPackages(List<String> builtInPackages) {
+		this.builtInPackages = builtInPackages;
+	}
+
 	/** Master switch for {@link KnownGapsValidatorModule} (false = raw HAPI validation results). */
 	private boolean tolerateKnownGaps = true;
 

@@ -5,6 +5,7 @@ import ca.uhn.fhir.rest.server.interceptor.RequestValidatingInterceptor;
 import ca.uhn.fhir.validation.IValidatorModule;
 import ca.uhn.fhir.validation.ResultSeverityEnum;
 import org.hl7.fhir.common.hapi.validation.support.UnknownCodeSystemWarningValidationSupport;
+import org.hl7.fhir.common.hapi.validation.support.ValidationSupportChain;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.beans.factory.ObjectProvider;
@@ -47,6 +48,18 @@ public class TolerantRequestValidatingInterceptor extends RequestValidatingInter
 		} else {
 			ourLog.warn("No UnknownCodeSystemWarningValidationSupport bean: tddui.hapi.unknown-code-system-severity ignored");
 		}
+
+		if (!theProps.getValidationPackages().isEmpty()) {
+			if (theValidationSupport instanceof ValidationSupportChain chain) {
+				chain.addValidationSupport(new PackageFileValidationSupport(
+						theValidationSupport.getFhirContext(), theProps.getValidationPackages()));
+				chain.invalidateCaches();
+			} else {
+				throw new IllegalStateException("tddui.hapi.validation-packages needs HAPI's ValidationSupportChain, found "
+						+ theValidationSupport.getClass().getName());
+			}
+		}
+		ourLog.info("Packages HAPI carries itself: {}", theProps.getBuiltInPackages());
 
 		IValidatorModule module = theInstanceValidator;
 		if (theProps.isTolerateKnownGaps()) {
