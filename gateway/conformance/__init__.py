@@ -261,6 +261,29 @@ class ConformanceEngine:
         self._business_rules(bundle, normalised.entry_profiles, references, index, findings)
         return Verdict(findings.issues, bundle)
 
+    def judge_resource(self, resource: dict) -> list[Issue]:
+        """Check one resource outside any Bundle: R4 itself and each profile
+        its ``meta.profile`` claims (compiled on first use). No business rule:
+        they are about Flux bundles. Used to compare the packages' own examples with HAPI."""
+        findings = Findings()
+        self._guarded("fhir-r4", "", findings, lambda: self._base.check_resource(
+            resource, str(resource.get("resourceType")), findings, []))
+        meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+        declared = [str(url) for url in meta.get("profile") or ()] if isinstance(meta.get("profile"), list) else []
+        self.profiles.compile_closure(declared)
+        match = MatchContext(lambda item: set().union(*(self.profiles.ancestors(str(u)) for u in (
+            (item.get("meta") or {}).get("profile") or ()))) if isinstance(item.get("meta"), dict) else set())
+        where = str(resource.get("resourceType"))
+        for url in declared:
+            tree = self.profiles.tree(url)
+            if tree is None:
+                findings.add("warning", "not-supported", f"Profil inconnu, non vérifié : {url}.",
+                             f"Unknown profile, not checked: {url}.", where, "engine")
+                continue
+            self._guarded(url, where, findings, lambda tree=tree: self._checker.check(
+                tree, resource, where, CheckContext(findings, resource, match, lambda _reference: None)))
+        return findings.issues
+
     def _business_rules(self, bundle, entry_profiles, references, index, findings: Findings) -> None:
         view = BundleView(bundle, entry_profiles, self.entry_profiles, references, index.resolve,
                           self._has_ins, self._ins_profile)

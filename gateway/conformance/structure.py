@@ -365,7 +365,8 @@ class ProfileSet:
         """The fixed/pattern value a slice has at ``path``, looking into the
         type profile when the snapshot does not expand it."""
         rule = slice_rule
-        for segment in ([] if path == "$this" else path.split(".")):
+        segments = [] if path == "$this" else path.split(".")
+        for position, segment in enumerate(segments):
             profile = next((p for t in rule.types for p in t.profiles), None)
             if segment == "url" and profile and "Extension" in rule.type_codes:
                 return "fixed", profile.partition("|")[0]  # an extension's url is its definition's canonical
@@ -375,6 +376,12 @@ class ProfileSet:
                 child = tree.children.get(segment) if tree else None
             if segment == "url" and "Extension" in rule.type_codes and rule.slice_name and not (child and child.fixed_kind):
                 return "fixed", rule.slice_name  # a sub-extension without a fixed url: its slice name, as the HL7 validator reads it
+            if child is None and rule.slices:
+                # the value is fixed in a slice of this element (FR Core's vital signs: code.coding:SBPCode.code)
+                for inner in sorted(rule.slices, key=lambda r: -r.min):
+                    found = self._expected_value(inner, ".".join(segments[position:]))
+                    if found[0] not in (None, "binding"):
+                        return found
             if child is None:
                 return None, None
             rule = child

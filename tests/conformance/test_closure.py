@@ -217,3 +217,9 @@ def test_r5_cross_version_extensions_are_synthesised_with_the_r5_type(engine, ex
     planned[0]["valueString"] = "demain"
     issues = [i for i in engine.judge(bundle).issues if i.blocking]
     assert any(i.expression.startswith("Bundle.entry[2].resource.extension[3]") for i in issues), issues
+
+
+def test_hapi_builds_the_cross_version_extensions_the_gateway_synthesises(packages, descriptor):
+    built = {row["url"]: row["type"] for row in hapi_config()["tddui"]["hapi"]["cross-version-extensions"]}
+    assert built == descriptor.cross_version
+    assert not any(packages.has(url) for url in built)  # still in no package: the stubs are needed

@@ -37,6 +37,41 @@ public class TdduiValidationProperties {
 	 */
 	private List<String> builtInPackages = new ArrayList<>();
 
+	/**
+	 * R5 cross-version extensions to build in the validation chain ({@link CrossVersionExtensionSupport}):
+	 * each with its {@code url} and the R5 element's {@code type}.
+	 */
+	private List<CrossVersionExtension> crossVersionExtensions = new ArrayList<>();
+
+	public static class CrossVersionExtension {
+		private String url;
+		private String type;
+
+		public String getUrl() {
+			return url;
+		}
+
+		public void setUrl(String url) {
+			this.url = url;
+		}
+
+		public String getType() {
+			return type;
+		}
+
+		public void setType(String type) {
+			this.type = type;
+		}
+	}
+
+	public List<CrossVersionExtension> getCrossVersionExtensions() {
+		return crossVersionExtensions;
+	}
+
+	public void setCrossVersionExtensions(List<CrossVersionExtension> crossVersionExtensions) {
+		this.crossVersionExtensions = crossVersionExtensions;
+	}
+
 	public List<String> getValidationPackages() {
 		return validationPackages;
 	}

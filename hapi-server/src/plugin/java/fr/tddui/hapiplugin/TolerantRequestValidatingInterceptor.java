@@ -1,5 +1,6 @@
 package fr.tddui.hapiplugin;
 
+import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.context.support.IValidationSupport;
 import ca.uhn.fhir.rest.server.interceptor.RequestValidatingInterceptor;
 import ca.uhn.fhir.validation.IValidatorModule;
@@ -11,7 +12,9 @@ import org.slf4j.LoggerFactory;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.stereotype.Component;
 
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 
 /**
@@ -49,15 +52,21 @@ public class TolerantRequestValidatingInterceptor extends RequestValidatingInter
 			ourLog.warn("No UnknownCodeSystemWarningValidationSupport bean: tddui.hapi.unknown-code-system-severity ignored");
 		}
 
-		if (!theProps.getValidationPackages().isEmpty()) {
-			if (theValidationSupport instanceof ValidationSupportChain chain) {
-				chain.addValidationSupport(new PackageFileValidationSupport(
-						theValidationSupport.getFhirContext(), theProps.getValidationPackages()));
-				chain.invalidateCaches();
-			} else {
-				throw new IllegalStateException("tddui.hapi.validation-packages needs HAPI's ValidationSupportChain, found "
-						+ theValidationSupport.getClass().getName());
+		if (!theProps.getValidationPackages().isEmpty() || !theProps.getCrossVersionExtensions().isEmpty()) {
+			if (!(theValidationSupport instanceof ValidationSupportChain chain)) {
+				throw new IllegalStateException("tddui.hapi.validation-packages and cross-version-extensions need "
+						+ "HAPI's ValidationSupportChain, found " + theValidationSupport.getClass().getName());
 			}
+			FhirContext context = theValidationSupport.getFhirContext();
+			if (!theProps.getValidationPackages().isEmpty()) {
+				chain.addValidationSupport(new PackageFileValidationSupport(context, theProps.getValidationPackages()));
+			}
+			if (!theProps.getCrossVersionExtensions().isEmpty()) {
+				Map<String, String> types = new HashMap<>();
+				theProps.getCrossVersionExtensions().forEach(e -> types.put(e.getUrl(), e.getType()));
+				chain.addValidationSupport(new CrossVersionExtensionSupport(context, types));
+			}
+			chain.invalidateCaches();
 		}
 		ourLog.info("Packages HAPI carries itself: {}", theProps.getBuiltInPackages());
 
