@@ -45,8 +45,8 @@ class Package:
     version: str
     dependencies: dict[str, str]
     path: Path
-    _files: dict[str, memoryview] = field(repr=False)     # top-level file name -> raw JSON
-    _example_files: dict[str, memoryview] = field(repr=False)  # example/ file name -> raw JSON
+    _files: dict[str, bytes] = field(repr=False)          # top-level file name -> raw JSON
+    _example_files: dict[str, bytes] = field(repr=False)  # example/ file name -> raw JSON
     _index_json: dict | None = field(default=None, repr=False)
     _index: list[IndexEntry] | None = field(default=None, repr=False)
     _parsed: dict[str, dict] = field(default_factory=dict, repr=False)
@@ -68,16 +68,25 @@ class Package:
             else:
                 try:
                     self._index = [entry for name in sorted(self._files)
-                                   if (entry := _index_entry(name, json.loads(bytes(self._files[name])))) is not None]
+                                   if (entry := _index_entry(name, json.loads(self._files[name]))) is not None]
                 except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                     raise PackageError(f"cannot read FHIR package {self.path}: {exc}") from exc
         return self._index
 
-    def resource(self, filename: str) -> dict:
-        """The resource in ``package/<filename>``, parsed on first use."""
-        if filename not in self._parsed:
-            self._parsed[filename] = json.loads(bytes(self._files[filename]))
-        return self._parsed[filename]
+    def resource(self, filename: str, keep: bool = True) -> dict:
+        """The resource in ``package/<filename>``, parsed on first use (and kept, unless ``keep`` is false)."""
+        if filename in self._parsed:
+            return self._parsed[filename]
+        parsed = json.loads(self._files[filename])
+        if keep:
+            self._parsed[filename] = parsed
+        return parsed
+
+    def keep_canonical_only(self) -> None:
+        """Drop the raw bytes of every file that is not a canonical resource
+        (terminology's Bundles alone are 25 MB): a canonical is all a lookup can name."""
+        canonical = {entry.filename for entry in self.index if entry.url}
+        self._files = {name: raw for name, raw in self._files.items() if name in canonical}
 
     def resources_of(self, *resource_types: str) -> list[dict]:
         """This package's resources of these types (all of them when none is named)."""
@@ -93,7 +102,7 @@ class Package:
         """The package's examples (``package/example/``), by file name without ``.json``."""
         found = {}
         for name, raw in self._example_files.items():
-            content = json.loads(bytes(raw))
+            content = json.loads(raw)
             if isinstance(content, dict) and "resourceType" in content:
                 found[name[:-len(".json")]] = content
         return found
@@ -163,9 +172,9 @@ def read_package(path: Path) -> Package:
                 elif parts[1] == ".index.json":
                     index_json = json.loads(bytes(content))
                 elif not parts[1].startswith("."):
-                    files[parts[1]] = content
+                    files[parts[1]] = bytes(content)  # a copy: the decompressed archive is then freed
             elif len(parts) == 3 and parts[1] == "example" and not parts[2].startswith("."):
-                examples[parts[2]] = content
+                examples[parts[2]] = bytes(content)
     except (OSError, EOFError, ValueError, zlib.error) as exc:  # JSONDecodeError and UnicodeDecodeError included
         raise PackageError(f"cannot read FHIR package {path}: {exc}") from exc
     if not isinstance(manifest, dict) or "name" not in manifest or "version" not in manifest:
@@ -224,6 +233,8 @@ class PackageSet:
     def __init__(self, packages: list[Package], substitutions: tuple[Substitution, ...] = ()):
         self.packages = {package.id: package for package in packages}
         self.substitutions = substitutions
+        for package in packages:
+            package.keep_canonical_only()
         depends = self._transitive_dependencies(packages)
         self._by_url: dict[str, list[tuple[Package, IndexEntry]]] = {}
         for package in sorted(packages, key=lambda p: -len(depends[p.id])):
@@ -307,8 +318,9 @@ class PackageSet:
             return exact or candidates  # the closure's version stands in, as for packages
         return candidates
 
-    def get(self, canonical: str) -> dict | None:
-        """Resolve a canonical URL, with or without ``|version``, within the closure."""
+    def get(self, canonical: str, keep: bool = True) -> dict | None:
+        """Resolve a canonical URL, with or without ``|version``, within the closure
+        (``keep=False``: parse it for a one-off use, without caching it)."""
         url = canonical.partition("|")[0]
         if url in self._overrides:
             return self._overrides[url]
@@ -316,7 +328,7 @@ class PackageSet:
         if not candidates:
             return None
         package, entry = candidates[0]
-        return package.resource(entry.filename)
+        return package.resource(entry.filename, keep)
 
     def has(self, canonical: str, resource_type: str | None = None) -> bool:
         """Whether the closure defines ``canonical`` (from the indexes only: nothing is parsed)."""

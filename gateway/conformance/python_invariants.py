@@ -15,7 +15,9 @@ A twin may answer ``None`` (UNDECIDED) on a shape it does not model exactly
 """
 from __future__ import annotations
 
+import re
 from datetime import date
+from functools import partial
 from typing import Any, Callable
 
 ELE_1 = ("ele-1", "hasValue() or (children().count() > id.count())")  # in base_check, on every node
@@ -35,12 +37,13 @@ DOM_3 = ("dom-3", "contained.where((('#'+id in (%resource.descendants().referenc
 DOM_6 = ("dom-6", "text.`div`.exists()")
 ORG_1 = ("org-1", "(identifier.count() + name.count()) > 0")
 PER_1 = ("per-1", "start.hasValue().not() or end.hasValue().not() or (start <= end)")
-INS_SYSTEMS = ("urn:oid:1.2.250.1.213.1.4.8", "urn:oid:1.2.250.1.213.1.4.9", "urn:oid:1.2.250.1.213.1.4.10")
-IDENTITY_RELIABILITY = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-identity-reliability"
-FR_CORE_1 = ("fr-core-1", f"(extension.where(url= '{IDENTITY_RELIABILITY}').extension.where(url = 'identityStatus')"
-                          f".value.code = 'VALI') implies (identifier.where(system = '{INS_SYSTEMS[0]}').exists() or "
-                          f"identifier.where(system = '{INS_SYSTEMS[1]}').exists() or identifier.where(system = "
-                          f"'{INS_SYSTEMS[2]}').exists() or identifier.where(system = '{INS_SYSTEMS[2]}').exists())")
+# fr-core-1 and its kind: "(extension.where(url= 'R').extension.where(url = 'S').value.code = 'C')
+# implies (identifier.where(system = 'A').exists() or ...)". The urls, code and systems are read
+# from the expression itself, so no IG's canonical or OID is written here.
+STATUS_IMPLIES_IDENTIFIER = re.compile(
+    r"\(extension\.where\(url ?= ?'(?P<outer>[^']+)'\)\.extension\.where\(url ?= ?'(?P<inner>[^']+)'\)"
+    r"\.value\.code ?= ?'(?P<code>[^']+)'\) implies \((?P<systems>identifier\.where\(system ?= ?'[^']+'\)\.exists\(\)"
+    r"(?: or identifier\.where\(system ?= ?'[^']+'\)\.exists\(\))*)\)")
 
 UNDECIDED = None
 
@@ -190,17 +193,17 @@ def _with_url(extensions: list[dict], url: str) -> list[dict] | None:
     return [e for e in extensions if e.get("url") == url]
 
 
-def _identity_status_codes(patient: dict) -> list[str] | None:
-    """``extension(reliability).extension(identityStatus).value.code``, for
-    valueCoding extensions only; None for any other shape."""
-    extensions = _dicts(patient, "extension")
-    reliability = _with_url(extensions, IDENTITY_RELIABILITY) if extensions is not None else None
+def _status_codes(resource: dict, outer_url: str, inner_url: str) -> list[str] | None:
+    """``extension(outer).extension(inner).value.code``, for valueCoding
+    extensions only; None for any other shape."""
+    extensions = _dicts(resource, "extension")
+    reliability = _with_url(extensions, outer_url) if extensions is not None else None
     if reliability is None:
         return None
     codes = []
     for outer in reliability:
         inner = _dicts(outer, "extension")
-        statuses = _with_url(inner, "identityStatus") if inner is not None else None
+        statuses = _with_url(inner, inner_url) if inner is not None else None
         if statuses is None:
             return None
         for status in statuses:
@@ -217,21 +220,22 @@ def _identity_status_codes(patient: dict) -> list[str] | None:
     return codes
 
 
-def _validated_identity_has_ins(patient: Any) -> bool | None:
+def _status_implies_identifier(outer_url: str, inner_url: str, status: str, wanted: frozenset[str],
+                               resource: Any) -> bool | None:
     """fr-core-1: an identity whose status is VALI carries an INS identifier."""
-    if not isinstance(patient, dict):
+    if not isinstance(resource, dict):
         return UNDECIDED
-    codes = _identity_status_codes(patient)
-    identifiers = _dicts(patient, "identifier")
+    codes = _status_codes(resource, outer_url, inner_url)
+    identifiers = _dicts(resource, "identifier")
     if codes is None or identifiers is None:
         return UNDECIDED
     systems = [_plain_string(identifier, "system") for identifier in identifiers]
     if False in systems:
         return UNDECIDED
-    if any(system in INS_SYSTEMS for system in systems):
+    if any(system in wanted for system in systems):
         return True
     # implies: true only when its left side is false; `=` of several codes to one is false
-    return bool(codes) and codes != ["VALI"]
+    return bool(codes) and codes != [status]
 
 
 PYTHON_INVARIANTS: dict[tuple[str, str], Callable[[Any], bool | None]] = {
@@ -245,5 +249,16 @@ PYTHON_INVARIANTS: dict[tuple[str, str], Callable[[Any], bool | None]] = {
     DOM_6: _narrative_has_div,
     ORG_1: _organization_identified_or_named,
     PER_1: _period_ordered,
-    FR_CORE_1: _validated_identity_has_ins,
 }
+
+
+def python_twin(key: str, expression: str) -> Callable[[Any], bool | None] | None:
+    """The Python twin of an invariant: by exact text, or by the shape of its expression."""
+    twin = PYTHON_INVARIANTS.get((key, expression))
+    if twin is not None:
+        return twin
+    shape = STATUS_IMPLIES_IDENTIFIER.fullmatch(expression)
+    if shape:
+        systems = frozenset(re.findall(r"system ?= ?'([^']+)'", shape["systems"]))
+        return partial(_status_implies_identifier, shape["outer"], shape["inner"], shape["code"], systems)
+    return None

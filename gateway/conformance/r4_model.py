@@ -55,7 +55,8 @@ class R4Model:
         self.kinds: dict[str, str] = {}                 # type -> primitive-type / complex-type / resource
         self.datatype_constraints: dict[str, tuple[dict, ...]] = {}
         self.choice_paths: dict[str, str] = {}          # "Observation.value" -> "Observation.value[x]"
-        definitions = [packages.get(entry.url) for entry in packages.entries("StructureDefinition")
+        # parsed once and not kept: the tables below are all the engine needs of them
+        definitions = [packages.get(entry.url, keep=False) for entry in packages.entries("StructureDefinition")
                        if entry.url == R4_BASE + str(entry.type) and entry.kind != "logical"]
         base = [d for d in definitions if d and d.get("derivation") in ("specialization", None)
                 and d.get("url") == R4_BASE + str(d.get("type")) and d.get("kind") != "logical"]

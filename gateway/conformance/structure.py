@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from gateway.conformance.errors import EngineStartupError
 from gateway.conformance.fhirpath import CompiledExpression, FhirPath, is_true, typed_node
-from gateway.conformance.python_invariants import ELE_1, PYTHON_INVARIANTS
+from gateway.conformance.python_invariants import ELE_1, python_twin
 from gateway.conformance.terminology import Terminology, codes_in
 from gateway.packages import PackageSet
 
@@ -294,7 +294,7 @@ class ProfileSet:
 
     def invariant(self, constraint: dict, where: str, types: tuple[TypeRef, ...]) -> Invariant:
         """Compile one ElementDefinition.constraint to FHIRPath, with its Python
-        twin from PYTHON_INVARIANTS when there is one."""
+        twin (python_invariants.python_twin) when there is one."""
         key, expression = constraint.get("key", "?"), constraint.get("expression")
         severity = "warning" if constraint.get("severity") == "warning" else "error"
         human = constraint.get("human", "")
@@ -308,7 +308,7 @@ class ProfileSet:
                 baseline = is_true(compiled(typed_node({}, type_name), {}))
             except Exception as exc:  # noqa: BLE001 - smoke run of the compiled form
                 raise EngineStartupError(f"{where} constraint {key}: fails on an empty element: {exc}") from exc
-        return Invariant(key, severity, human, expression, compiled, PYTHON_INVARIANTS.get((key, expression)), baseline)
+        return Invariant(key, severity, human, expression, compiled, python_twin(key, expression), baseline)
 
     @staticmethod
     def all_rules(rule: ElementRule):
