@@ -1,15 +1,17 @@
 """The TDDUI conformance engine: FHIR packages in, verdicts out.
 
-``ConformanceEngine.load(settings)`` reads the packages once and compiles the
-Flux 1 profiles (their snapshots, FR Core included) into rule trees, every
+``ConformanceEngine.load(settings)`` reads the IG's package closure and its
+IG-version descriptor once, tables R4 from its base definitions and compiles
+the Flux profiles (their snapshots, FR Core included) into rule trees, every
 FHIRPath invariant behind a strict gate; ``judge(bundle)`` normalises a Bundle
 and lists every issue the profiles and the business rules find.
 
 Modules: ``fhirpath`` (gate, compiled expressions, FHIR functions),
-``structure`` (snapshot -> rule tree, slices), ``terminology`` (code lists),
-``primitives`` and ``base_check`` (R4 itself), ``profile_check`` (a profile
-tree against an instance), ``references``, ``business_rules``,
-``r4_supplement``; normalisation lives in ``gateway.normalise``.
+``r4_model`` and ``primitives`` (R4 from its StructureDefinitions),
+``base_check`` (the R4 pass), ``structure`` (snapshot -> rule tree, slices),
+``terminology`` (code lists), ``cross_version`` (R5 extensions),
+``profile_check`` (a profile tree against an instance), ``references``,
+``business_rules`` (descriptor rows); normalisation lives in ``gateway.normalise``.
 """
 from __future__ import annotations
 
