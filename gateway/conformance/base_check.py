@@ -87,7 +87,17 @@ class BaseChecker:
             # the value that is not in the array would otherwise go unchecked
             findings.add("error", "structure", f"{expression} et son élément _ doivent être tous deux des tableaux ou aucun.",
                          f"{expression} and its _ element must both be arrays or neither.", expression, "fhir-json")
-        if isinstance(value, list) or isinstance(extras, list):
+        is_array = isinstance(value, list) or isinstance(extras, list)
+        if is_array != spec.repeats and (value is not None or extras is not None):
+            # the R4 definition's max: 1 is a single JSON value, more an array (R4 json.html)
+            if spec.repeats:
+                findings.add("error", "structure", f"{expression} se répète en FHIR R4 : un tableau JSON est attendu.",
+                             f"{expression} repeats in FHIR R4: a JSON array is expected.", expression, "fhir-json-array")
+            else:
+                findings.add("error", "structure", f"{expression} ne se répète pas en FHIR R4 : un tableau JSON est interdit.",
+                             f"{expression} does not repeat in FHIR R4: a JSON array is not allowed.", expression,
+                             "fhir-json-array")
+        if is_array:
             values = value if isinstance(value, list) else []
             extra_list = extras if isinstance(extras, list) else []
             if not values and not extra_list:

@@ -160,9 +160,12 @@ class ProfileChecker:
                 ctx.findings.crashed(invariant.key, instance.expression, exc)
                 continue
             if not holds:
+                absent = invariant.absent_roots(value)
+                fr_why = f" ({', '.join(absent)} absent)" if absent else ""
+                en_why = f" ({', '.join(absent)} missing)" if absent else ""
                 ctx.findings.add(invariant.severity, "invariant",
-                                 f"Contrainte {invariant.key} non respectée : {invariant.human}",
-                                 f"Constraint {invariant.key} failed: {invariant.human}",
+                                 f"Contrainte {invariant.key} non respectée{fr_why} : {invariant.human}",
+                                 f"Constraint {invariant.key} failed{en_why}: {invariant.human}",
                                  instance.expression, invariant.key)
 
     def _binding(self, rule: ElementRule, instance: Instance, findings: Findings) -> None:

@@ -137,11 +137,42 @@ def _full_url_not_a_version(entry: Any) -> bool | None:
     return full_url is not None and "/_history/" not in full_url
 
 
-def _nothing_contained(resource: Any) -> bool | None:
-    """dom-3 holds when there is no contained resource to match."""
-    if isinstance(resource, dict) and not _navigates_to(resource, "contained"):
+def _strings(value: Any):
+    """Every string anywhere in a JSON value."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _contained_referenced(resource: Any) -> bool | None:
+    """dom-3: each contained resource is referenced from the resource
+    (``#id`` in a reference, canonical or uri), or refers to its container
+    (``#``). fhirpathpy 2.2.4 raises on the expression whenever something is
+    contained (``descendants().as(canonical)``), so this twin is the verdict
+    there; any string equal to ``#id`` counts, where FHIRPath counts only
+    references, canonicals and uris (a string ``#id`` elsewhere would be odd)."""
+    if not isinstance(resource, dict):
+        return UNDECIDED
+    if not _navigates_to(resource, "contained"):
         return True
-    return UNDECIDED
+    contained = resource.get("contained")
+    if not isinstance(contained, list) or not all(isinstance(item, dict) for item in contained) \
+            or "_contained" in resource:
+        return UNDECIDED
+    found = set(_strings(resource))
+    for item in contained:
+        own_id = item.get("id")
+        if isinstance(own_id, str) and "#" + own_id in found:
+            continue
+        if "#" in set(_strings(item)):
+            continue
+        return False
+    return True
 
 
 def _narrative_has_div(resource: Any) -> bool | None:
@@ -245,7 +276,7 @@ PYTHON_INVARIANTS: dict[tuple[str, str], Callable[[Any], bool | None]] = {
     BDL_5: _entry_has_content,
     BDL_7: _full_url_and_version_distinct,
     BDL_8: _full_url_not_a_version,
-    DOM_3: _nothing_contained,
+    DOM_3: _contained_referenced,
     DOM_6: _narrative_has_div,
     ORG_1: _organization_identified_or_named,
     PER_1: _period_ordered,

@@ -62,6 +62,15 @@ class Invariant:
             return self.result_when_roots_absent
         return is_true(self.compiled(node_factory(), resource))
 
+    def absent_roots(self, element) -> tuple[str, ...]:
+        """The elements the expression reads when none of them is present: a
+        failure then means they are missing (bdl-8 without fullUrl), which the
+        message says, rather than what the constraint's text describes."""
+        roots = self.compiled.roots if self.compiled else None
+        if not roots or not isinstance(element, dict) or _mentions(element, roots):
+            return ()
+        return roots
+
 
 @dataclass(frozen=True)
 class Discriminator:

@@ -95,3 +95,16 @@ def test_an_extension_with_a_wrong_value_type_is_refused_for_each_extension_the_
     assert len(checked) >= 8, checked
     # extensions on a primitive (multipleBirth[x]'s birth order) cannot be placed generically
     assert len(unplaced - checked) <= 1, f"extensions left unchecked: {unplaced - checked}"
+
+
+@pytest.mark.parametrize("change, expression", [
+    (lambda b: patient(b).__setitem__("gender", ["female"]), "Bundle.entry[0].resource.gender"),
+    (lambda b: organization(b).__setitem__("identifier", organization(b)["identifier"][0]),
+     "Bundle.entry[1].resource.identifier"),
+    (lambda b: encounter(b).__setitem__("period", [encounter(b)["period"]]), "Bundle.entry[2].resource.period"),
+], ids=["single-as-array", "array-as-single", "period-as-array"])
+def test_the_json_shape_follows_the_r4_cardinality(engine, examples, change, expression):
+    bundle = v1(examples)
+    change(bundle)
+    assert (expression, "fhir-json-array") in blocking(engine, bundle)
+    assert not any(rule == "fhir-json-array" for _, rule in blocking(engine, v1(examples)))
