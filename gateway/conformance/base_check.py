@@ -59,7 +59,8 @@ class BaseChecker:
             findings.add("error", "structure", f"Type de ressource inconnu en FHIR R4 : {shown}.",
                          f"Unknown FHIR R4 resource type: {shown}.", expression, "fhir-resource-type")
             return
-        self._complex(resource, resource_type, expression, walk)
+        # %resource of the invariants below is this resource (an entry's, not the Bundle)
+        self._complex(resource, resource_type, expression, _Walk(walk.findings, resource, walk.references))
 
     def _complex(self, element: dict, type_path: str, expression: str, walk: "_Walk"):
         findings = walk.findings

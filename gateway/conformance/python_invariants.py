@@ -36,6 +36,8 @@ DOM_3 = ("dom-3", "contained.where((('#'+id in (%resource.descendants().referenc
                   ".exists()).not()).trace('unmatched', id).empty()")
 DOM_6 = ("dom-6", "text.`div`.exists()")
 ORG_1 = ("org-1", "(identifier.count() + name.count()) > 0")
+REF_1 = ("ref-1", "reference.startsWith('#').not() or (reference.substring(1).trace('url') in "
+                 "%rootResource.contained.id.trace('ids'))")
 PER_1 = ("per-1", "start.hasValue().not() or end.hasValue().not() or (start <= end)")
 # fr-core-1 and its kind: "(extension.where(url= 'R').extension.where(url = 'S').value.code = 'C')
 # implies (identifier.where(system = 'A').exists() or ...)". The urls, code and systems are read
@@ -175,6 +177,19 @@ def _contained_referenced(resource: Any) -> bool | None:
     return True
 
 
+def _not_a_local_reference(reference: Any) -> bool | None:
+    """ref-1 holds unless ``reference`` is a local ``#id`` (then FHIRPath looks
+    the id up among the contained resources). A reference that is not one
+    string holds: fhirpathpy raises on ``startsWith`` there, while the R4 pass
+    already reports the JSON type at that element."""
+    if not isinstance(reference, dict):
+        return UNDECIDED
+    value = _plain_string(reference, "reference")
+    if value is False:
+        return True if not isinstance(reference.get("reference"), (str, type(None))) else UNDECIDED
+    return True if value is None or not value.startswith("#") else UNDECIDED
+
+
 def _narrative_has_div(resource: Any) -> bool | None:
     text = resource.get("text") if isinstance(resource, dict) else None
     if not isinstance(text, dict):
@@ -280,6 +295,7 @@ PYTHON_INVARIANTS: dict[tuple[str, str], Callable[[Any], bool | None]] = {
     DOM_6: _narrative_has_div,
     ORG_1: _organization_identified_or_named,
     PER_1: _period_ordered,
+    REF_1: _not_a_local_reference,
 }
 
 

@@ -14,13 +14,12 @@ from typing import Any, Callable
 from gateway.conformance.errors import EngineStartupError
 from gateway.conformance.fhirpath import CompiledExpression, FhirPath, is_true, typed_node
 from gateway.conformance.python_invariants import ELE_1, python_twin
+from gateway.conformance.r4_model import FHIRPATH_TYPE_PREFIX, R4_BASE
 from gateway.conformance.terminology import Terminology, codes_in
 from gateway.packages import PackageSet
 
 log = logging.getLogger(__name__)
 
-R4_BASE = "http://hl7.org/fhir/StructureDefinition/"
-FHIRPATH_TYPE_PREFIX = "http://hl7.org/fhirpath/System."
 
 def _mentions(element: Any, names: tuple[str, ...]) -> bool:
     """Whether a JSON element holds any of ``names`` (choice suffixes and

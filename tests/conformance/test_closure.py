@@ -2,14 +2,11 @@
 configuration kept equal to both."""
 from __future__ import annotations
 
-import copy
-import gzip
 import io
 import json
 import logging
 import re
 import tarfile
-import tomllib
 from pathlib import Path
 
 import pytest

@@ -276,3 +276,11 @@ def test_a_contained_resource_is_judged_not_crashed_on(engine, examples):
     assert not [i for i in issues if i.rule == "dom-3"]
     del patient["managingOrganization"]
     assert "dom-3" in {i.rule for i in engine.judge(bundle).issues if i.blocking}
+
+
+def test_ref_1_holds_on_non_local_and_non_string_references_and_defers_local_ones():
+    from gateway.conformance.python_invariants import REF_1
+    twin = python_twin(*REF_1)
+    assert [twin({"reference": value}) for value in ("Patient/1", 5, ["#a"], {"x": 1})] == [True] * 4
+    assert twin({"display": "no reference"}) is True
+    assert twin({"reference": "#c1"}) is None  # FHIRPath looks it up in %rootResource.contained
