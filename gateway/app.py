@@ -23,7 +23,6 @@ from gateway.auth import Authenticator, ProducerRegistry
 from gateway.capability import gateway_capability_statement, readable_types
 from gateway.config import ConfigurationError, Settings
 from gateway.conformance import ConformanceEngine
-from gateway.descriptor import load_descriptor
 from gateway.fhir_xml import FhirXml
 from gateway.formats import JSON, answer_format, body_format, render
 from gateway.hapi import HapiClient
@@ -66,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
     engine = ConformanceEngine.load(settings)
-    descriptor = load_descriptor(settings.implementation_guide, engine.packages)
+    descriptor = engine.descriptor
     xml = FhirXml.from_package(settings.r4_core_package_path)
     capability = gateway_capability_statement(engine.packages, settings, software_version())
     openapi = openapi_document(capability, settings.api_key_header if settings.auth_required else None)

@@ -83,6 +83,17 @@ def purge_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def rules(args: argparse.Namespace) -> int:
+    """The ``rules`` subcommand: the compiled rules as JSON, stable for ``diff``."""
+    try:
+        engine = ConformanceEngine.load(Settings.from_env())
+    except (EngineStartupError, ConfigurationError) as exc:
+        print(f"tddui-gateway: cannot start the conformance engine: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    print(json.dumps(engine.describe(), ensure_ascii=False, indent=1, sort_keys=True))
+    return EXIT_VALID
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tddui-gateway", description="TDDUI Flux 1 gateway.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -102,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "Run it daily, e.g. from cron. Exit status: 0 done, 2 HAPI unreachable or refusing.")
     purger.add_argument("--days", type=int, help="retention in days, overriding GATEWAY_AUDIT_RETENTION_DAYS")
     purger.set_defaults(handler=purge_audit)
+    printer = commands.add_parser(
+        "rules", help="print the compiled rules as JSON (to diff two IG versions)",
+        description="Print what the engine compiled from the packages and the IG-version descriptor "
+                    "(TDDUI_IG): closure, profiles' rules, business rules, tolerated gaps; as sorted JSON.")
+    printer.set_defaults(handler=rules)
     return parser
 
 

@@ -10,7 +10,18 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_PACKAGE_DIR = "../shared/fhir-packages"
+# The FHIR package directory when FHIR_PACKAGE_DIR is not set: the checkout's
+# ../shared/fhir-packages (located from this file, so any working directory will
+# do), else the FHIR package cache of the HL7 tools, ~/.fhir/packages
+# (``name#version/package/`` folders, read as they are).
+CHECKOUT_PACKAGE_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "fhir-packages"
+DEFAULT_PACKAGE_DIR = str(CHECKOUT_PACKAGE_DIR)
+
+
+def default_package_dir(env) -> Path:
+    if CHECKOUT_PACKAGE_DIR.is_dir():
+        return CHECKOUT_PACKAGE_DIR
+    return Path(env.get("HOME") or Path.home()) / ".fhir" / "packages"
 
 
 @dataclass(frozen=True)
@@ -66,7 +77,7 @@ class Settings:
             hapi_base_url=read("HAPI_BASE_URL", defaults.hapi_base_url).rstrip("/"),
             hapi_connect_timeout=read("HAPI_CONNECT_TIMEOUT", defaults.hapi_connect_timeout, float),
             hapi_read_timeout=read("HAPI_READ_TIMEOUT", defaults.hapi_read_timeout, float),
-            package_dir=read("FHIR_PACKAGE_DIR", defaults.package_dir, Path),
+            package_dir=read("FHIR_PACKAGE_DIR", default_package_dir(env), Path),
             implementation_guide=read("TDDUI_IG", defaults.implementation_guide),
             host=read("GATEWAY_HOST", defaults.host),
             port=read("GATEWAY_PORT", defaults.port, int),
@@ -133,7 +144,7 @@ SETTINGS_DOC = {
     "HAPI_BASE_URL": "FHIR base of the HAPI server the gateway forwards to (default http://localhost:8080/fhir)",
     "HAPI_CONNECT_TIMEOUT": "seconds to wait for a TCP connection to HAPI (default 5)",
     "HAPI_READ_TIMEOUT": "seconds to wait for HAPI's answer before replying 504 (default 120)",
-    "FHIR_PACKAGE_DIR": "directory holding the FHIR package .tgz files (default ../shared/fhir-packages)",
+    "FHIR_PACKAGE_DIR": "directory searched (sub-folders included) for the FHIR package .tgz files or package-cache folders (default: the checkout's ../shared/fhir-packages, else ~/.fhir/packages)",
     "FHIR_R4_CORE_PACKAGE": "the R4 core package whose StructureDefinitions drive the FHIR XML converter, relative to FHIR_PACKAGE_DIR (default hl7/hl7.fhir.r4.core-4.0.1.tgz)",
     "TDDUI_IG": "the TDDUI package as name#version (default ans.fhir.fr.tddui#2.0.0-ballot)",
     "GATEWAY_HOST": "address the gateway listens on (default 127.0.0.1)",

@@ -1,15 +1,19 @@
 """The IG-version descriptor: what one TDDUI version needs that its packages leave unsaid.
 
 Each supported IG version has one TOML file in ``gateway/descriptors/``, named
-``<package name>-<version>.toml`` and selected by ``TDDUI_IG``. It names
-things by profile and slice; what an identifier of a slice looks like
-(its system, its type coding) is then read from that slice in the package
-snapshot, so no OID is copied into the code.
+``<package name>-<version>.toml`` and selected by ``TDDUI_IG``: its package
+closure, the business identifiers per resource type (receipt), the legal
+entity's identifiers (scope), the INS slices, the canonicals known to be
+missing (tolerated, shared with HAPI's configuration), the R5 cross-version
+extensions to synthesise, and the business rules the profiles cannot express.
+It names things by profile and slice; what an identifier of a slice looks
+like (its system, its type coding) is then read from that slice in the
+package snapshot, so no OID is copied into the code.
 """
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.packages import PackageError, PackageSet
@@ -50,23 +54,45 @@ class LegalEntityPatterns:
 
 
 @dataclass(frozen=True)
+class BusinessRuleRow:
+    """One business rule: FHIRPath (``expression``) or a named Python check (``check``)."""
+
+    id: str
+    summary: str
+    source: str
+    check: str | None = None
+    expression: str | None = None
+    context: str | None = None      # element names from the Bundle (``entry``); None: the Bundle
+    location: str | None = None     # element of the context node the issue names
+    code: str = "business-rule"
+    fr: str = ""
+    en: str = ""
+
+
+@dataclass(frozen=True)
 class Descriptor:
     package: str
     business_identifiers: dict[str, tuple[IdentifierPattern, ...]]
     legal_entity: LegalEntityPatterns
     source: Path
+    closure: tuple[str, ...] = ()
+    tolerated: dict[str, str] = field(default_factory=dict)        # missing canonical -> why
+    cross_version: dict[str, str] = field(default_factory=dict)    # R5 extension canonical -> R5 type
+    ins_profile: str | None = None                                 # canonical
+    ins_slices: tuple[str, ...] = ()
+    business_rules: tuple[BusinessRuleRow, ...] = ()
 
 
-def descriptor_path(package_id: str) -> Path:
+def descriptor_path(package_id: str, directory: Path = DESCRIPTOR_DIR) -> Path:
     name, _, version = package_id.partition("#")
-    return DESCRIPTOR_DIR / f"{name}-{version}.toml"
+    return Path(directory) / f"{name}-{version}.toml"
 
 
-def load_descriptor(package_id: str, packages: PackageSet) -> Descriptor:
-    """Read the descriptor of ``name#version`` and resolve its slices in the packages."""
-    path = descriptor_path(package_id)
+def load_descriptor(package_id: str, packages: PackageSet, directory: Path = DESCRIPTOR_DIR) -> Descriptor:
+    """Read the descriptor of ``name#version`` (from ``directory``) and resolve its slices in the packages."""
+    path = descriptor_path(package_id, directory)
     if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in DESCRIPTOR_DIR.glob("*.toml"))) or "none"
+        known = ", ".join(sorted(p.stem for p in Path(directory).glob("*.toml"))) or "none"
         raise PackageError(f"no descriptor for {package_id}: expected {path} (known: {known})")
     document = tomllib.loads(path.read_text(encoding="utf-8"))
     if document.get("package") != package_id:
@@ -77,6 +103,14 @@ def load_descriptor(package_id: str, packages: PackageSet) -> Descriptor:
         return identifier_pattern(ig.resources, ref["profile"], ref["slice"], path)
 
     entity = document["legal_entity"]
+    ins = document.get("ins") or {}
+    try:
+        rules = tuple(BusinessRuleRow(**row) for row in document.get("business_rules") or ())
+    except TypeError as exc:
+        raise PackageError(f"{path}: a [[business_rules]] row is malformed: {exc}") from exc
+    for row in rules:
+        if (row.check is None) == (row.expression is None):
+            raise PackageError(f"{path}: business rule {row.id} needs exactly one of 'check' and 'expression'")
     return Descriptor(
         package=package_id,
         business_identifiers={kind: tuple(pattern(ref) for ref in section["slices"])
@@ -84,15 +118,31 @@ def load_descriptor(package_id: str, packages: PackageSet) -> Descriptor:
         legal_entity=LegalEntityPatterns(entity["resource_type"], pattern(entity["id_nat_st"]),
                                          pattern(entity["finess"]), entity["finess_prefix"]),
         source=path,
+        closure=tuple((document.get("closure") or {}).get("packages") or ()),
+        tolerated={row["url"]: row.get("why", "") for row in document.get("tolerated") or ()},
+        cross_version=dict(document.get("cross_version") or {}),
+        ins_profile=profile_url(ig.resources, ins["profile"], path) if ins.get("profile") else None,
+        ins_slices=tuple(ins.get("slices") or ()),
+        business_rules=rules,
     )
 
 
-def identifier_pattern(resources: list[dict], profile_id: str, slice_name: str, source: Path) -> IdentifierPattern:
-    """The fixed or pattern system and type codings of ``<Type>.identifier:<slice>`` in a snapshot."""
+def profile_url(resources: list[dict], profile_id: str, source: Path) -> str:
+    """The canonical of the IG's StructureDefinition ``profile_id``."""
+    return _profile(resources, profile_id, source)["url"]
+
+
+def _profile(resources: list[dict], profile_id: str, source: Path) -> dict:
     profile = next((r for r in resources if r.get("resourceType") == "StructureDefinition"
                     and r.get("id") == profile_id), None)
     if profile is None:
         raise PackageError(f"{source}: profile {profile_id} is not in the package")
+    return profile
+
+
+def identifier_pattern(resources: list[dict], profile_id: str, slice_name: str, source: Path) -> IdentifierPattern:
+    """The fixed or pattern system and type codings of ``<Type>.identifier:<slice>`` in a snapshot."""
+    profile = _profile(resources, profile_id, source)
     prefix = f"{profile['type']}.identifier:{slice_name}"
     elements = {e["id"]: e for e in profile.get("snapshot", {}).get("element", [])
                 if e.get("id", "").startswith(prefix)}

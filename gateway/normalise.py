@@ -85,6 +85,8 @@ class Normaliser:
 
     def _bundle_profile(self, result: Normalised) -> None:
         bundle = result.bundle
+        if _malformed_meta(bundle):
+            return  # reported by the R4 pass, never repaired
         meta = bundle.get("meta") if isinstance(bundle.get("meta"), dict) else {}
         declared = meta.get("profile") if isinstance(meta.get("profile"), list) else []
         for index, url in enumerate(declared):
@@ -142,9 +144,20 @@ class Normaliser:
         implied = self._flow.implied_profile(resource)
         if implied is None:
             return resource, None
+        if _malformed_meta(resource):
+            return resource, implied  # checked against it; the R4 pass reports meta, nothing is repaired
         result.issues.append(_warning(
             "informational",
             f"meta.profile absent : la ressource est vérifiée avec le profil {implied}, ajouté à la ressource transmise.",
             f"meta.profile missing: the resource is checked against {implied}, which was added to the forwarded resource.",
             f"{where}.meta.profile", "gateway-infer-profile"))
         return {**resource, "meta": {**meta, "profile": [implied]}}, implied
+
+
+def _malformed_meta(resource: dict) -> bool:
+    """A ``meta`` that is not an object, or whose ``profile`` is not an array:
+    the producer's error, to be reported as it is, not overwritten."""
+    meta = resource.get("meta")
+    if meta is None:
+        return False
+    return not isinstance(meta, dict) or ("profile" in meta and not isinstance(meta["profile"], list))

@@ -1,15 +1,17 @@
 """The TDDUI conformance engine: FHIR packages in, verdicts out.
 
-``ConformanceEngine.load(settings)`` reads the packages once and compiles the
-Flux 1 profiles (their snapshots, FR Core included) into rule trees, every
+``ConformanceEngine.load(settings)`` reads the IG's package closure and its
+IG-version descriptor once, tables R4 from its base definitions and compiles
+the Flux profiles (their snapshots, FR Core included) into rule trees, every
 FHIRPath invariant behind a strict gate; ``judge(bundle)`` normalises a Bundle
 and lists every issue the profiles and the business rules find.
 
 Modules: ``fhirpath`` (gate, compiled expressions, FHIR functions),
-``structure`` (snapshot -> rule tree, slices), ``terminology`` (code lists),
-``primitives`` and ``base_check`` (R4 itself), ``profile_check`` (a profile
-tree against an instance), ``references``, ``business_rules``,
-``r4_supplement``; normalisation lives in ``gateway.normalise``.
+``r4_model`` and ``primitives`` (R4 from its StructureDefinitions),
+``base_check`` (the R4 pass), ``structure`` (snapshot -> rule tree, slices),
+``terminology`` (code lists), ``cross_version`` (R5 extensions),
+``profile_check`` (a profile tree against an instance), ``references``,
+``business_rules`` (descriptor rows); normalisation lives in ``gateway.normalise``.
 """
 from __future__ import annotations
 
@@ -17,17 +19,19 @@ import logging
 from dataclasses import dataclass
 
 from gateway.conformance.base_check import BaseChecker
-from gateway.conformance.business_rules import BUSINESS_RULES, INS_IDENTIFIER_SLICES, INS_PROFILE, BundleView
+from gateway.conformance.business_rules import BundleView, compile_rules
+from gateway.conformance.cross_version import R4_EXTENSION, synthesise
 from gateway.conformance.errors import EngineStartupError
 from gateway.conformance.fhirpath import FhirPath
 from gateway.conformance.findings import Findings
 from gateway.conformance.profile_check import CheckContext, ProfileChecker, gather
-from gateway.conformance.r4_supplement import R4_DATATYPE_INVARIANTS
+from gateway.conformance.r4_model import R4Model
 from gateway.conformance.references import BundleIndex
 from gateway.conformance.structure import ElementRule, MatchContext, ProfileSet, TypeRef
 from gateway.conformance.terminology import Terminology
 from gateway.normalise import Flow, FlowProfile, Normaliser
 from gateway.outcome import Issue, Message
+from gateway.descriptor import Descriptor, load_descriptor
 from gateway.packages import PackageError, PackageSet
 
 __all__ = ["ConformanceEngine", "EngineStartupError", "Verdict"]
@@ -53,33 +57,38 @@ def _flow_profile(definition: dict) -> FlowProfile:
 class ConformanceEngine:
     """Built once per process; ``judge`` is then pure and re-entrant."""
 
-    def __init__(self, packages: PackageSet, ig_package_id: str):
+    def __init__(self, packages: PackageSet, descriptor: Descriptor):
         self.packages = packages
+        self.descriptor = descriptor
+        ig_package_id = descriptor.package
         ig = packages.package(ig_package_id)
         bundles = [r for r in ig.resources if r.get("resourceType") == "StructureDefinition"
                    and r.get("type") == "Bundle" and r.get("derivation") == "constraint"]
         if len(bundles) != 1:
             raise EngineStartupError(f"{ig_package_id} must define exactly one Bundle profile, found {len(bundles)}")
         self.fhirpath = FhirPath()
+        self.r4 = R4Model(packages)
         self._terminology = Terminology(packages)
-        self.profiles = ProfileSet(packages, self.fhirpath, self._terminology)
-        extensions = [r["url"] for p in packages.packages.values() for r in p.resources
-                      if r.get("resourceType") == "StructureDefinition" and r.get("type") == "Extension"
-                      and r.get("derivation") == "constraint"]
+        self.profiles = ProfileSet(packages, self.fhirpath, self._terminology, {
+            url: synthesise(url, r5_type, packages.get(R4_EXTENSION)) for url, r5_type in descriptor.cross_version.items()})
+        extensions = [r["url"] for r in ig.resources_of("StructureDefinition")
+                      if r.get("type") == "Extension" and r.get("derivation") == "constraint"]
         self.profiles.compile_closure([bundles[0]["url"], *extensions])
         self.bundle_profile = bundles[0]["url"]
         self._bundle_tree = self.profiles.tree(self.bundle_profile)
         self.entry_profiles = self._entry_profiles()
-        self._checker = ProfileChecker(self.profiles, self._terminology)
-        self._base = BaseChecker(self._terminology.code_system, {
-            type_name: tuple(self.profiles.invariant(c, f"R4 {type_name}", (TypeRef(type_name),)) for c in rows)
-            for type_name, rows in R4_DATATYPE_INVARIANTS.items()})
-        self._ins_slices = self._identifier_slices(INS_PROFILE, INS_IDENTIFIER_SLICES)
+        self._checker = ProfileChecker(self.profiles, self._terminology, self.r4.resource_types)
+        self._base = BaseChecker(self.r4, self._terminology, self._datatype_invariants())
+        self._ins_profile = descriptor.ins_profile
+        self._ins_slices = self._identifier_slices(descriptor.ins_profile, descriptor.ins_slices) \
+            if descriptor.ins_profile else []
+        self.business_rules = compile_rules(descriptor.business_rules, self.fhirpath, str(descriptor.source))
         self._normalise = Normaliser(Flow(
             _flow_profile(self.profiles.definitions[self.bundle_profile]),
             tuple(_flow_profile(self.profiles.definitions[url]) for url in self.entry_profiles),
             self._is_known_profile, self._implied_profile))
         self._log_unchecked_bindings()
+        self._log_unresolved()
 
     @classmethod
     def load(cls, settings) -> "ConformanceEngine":
@@ -87,7 +96,7 @@ class ConformanceEngine:
         raises EngineStartupError with a clear message on any problem."""
         try:
             packages = PackageSet.from_directory(settings.package_dir, [settings.implementation_guide])
-            engine = cls(packages, settings.implementation_guide)
+            engine = cls(packages, load_descriptor(settings.implementation_guide, packages))
         except PackageError as exc:
             raise EngineStartupError(str(exc)) from exc
         engine._self_test(packages.package(settings.implementation_guide).examples)
@@ -109,6 +118,32 @@ class ConformanceEngine:
             raise EngineStartupError(f"{self.bundle_profile} names no entry profile (Bundle.entry slices)")
         return found
 
+    def _datatype_invariants(self) -> dict[str, tuple]:
+        """The own invariants of each R4 datatype the Flux profiles can reach,
+        compiled (ele-1 is the walker's own Python check). One the FHIRPath
+        gate refuses is left to HAPI, and logged; datatypes only other
+        resources use (ElementDefinition, TriggerDefinition...) are HAPI's too."""
+        compiled, refused = {}, []
+        used = self.r4.reachable_types({code for tree in self.profiles.trees.values()
+                                        for rule in ProfileSet.all_rules(tree) if rule.max != 0
+                                        for code in rule.type_codes})
+        for type_name, constraints in self.r4.datatype_constraints.items():
+            if type_name not in used:
+                continue
+            rows = []
+            for constraint in constraints:
+                if constraint.get("key") == "ele-1":
+                    continue
+                try:
+                    rows.append(self.profiles.invariant(constraint, f"R4 {type_name}", (TypeRef(type_name),)))
+                except EngineStartupError as exc:
+                    refused.append(f"{constraint.get('key')} ({exc})")
+            if rows:
+                compiled[type_name] = tuple(rows)
+        if refused:
+            log.info("R4 datatype invariants left to HAPI (outside the FHIRPath gate): %s", "; ".join(refused))
+        return compiled
+
     def _identifier_slices(self, profile: str, names: tuple[str, ...]) -> list[ElementRule]:
         tree = self.profiles.tree(profile)
         identifier = tree.children.get("identifier") if tree else None
@@ -125,6 +160,17 @@ class ConformanceEngine:
         if missing:
             log.info("required bindings left to HAPI (ValueSet not in the packages): %s", ", ".join(missing))
 
+    def _log_unresolved(self) -> None:
+        """A canonical the profiles name and the closure lacks is expected
+        only when the descriptor tolerates it; any other is a warning."""
+        unexpected = sorted(self.profiles.unresolved - set(self.descriptor.tolerated))
+        if unexpected:
+            log.warning("profiles referenced but in no package of the closure, not checked: %s", ", ".join(unexpected))
+        resolved = tuple(self.packages.packages)
+        if self.descriptor.closure and set(resolved) != set(self.descriptor.closure):
+            log.warning("the package closure %s differs from the one %s describes (%s): HAPI installs the latter",
+                        ", ".join(resolved), self.descriptor.source.name, ", ".join(self.descriptor.closure))
+
     def _self_test(self, examples: dict[str, dict]) -> None:
         """Judge the IG's example bundles: a crash stops start-up."""
         for name, example in examples.items():
@@ -138,24 +184,40 @@ class ConformanceEngine:
                 log.warning("the IG example %s is refused: %s", name,
                             [i.message.en for i in verdict.issues if i.blocking])
 
+    def describe(self) -> dict:
+        """The compiled rules as plain data, so that two IG versions can be diffed."""
+        return {
+            "package": self.descriptor.package,
+            "closure": list(self.packages.packages),
+            "substitutions": [{"package": s.name, "declared": list(s.declared), "used": s.used}
+                              for s in self.packages.substitutions],
+            "tolerated": self.descriptor.tolerated,
+            "cross_version": self.descriptor.cross_version,
+            "bundle_profile": self.bundle_profile,
+            "entry_profiles": self.entry_profiles,
+            "business_rules": [{k: v for k, v in vars(rule.row).items() if v} for rule in self.business_rules],
+            "r4_datatype_invariants": {t: {i.key: i.expression for i in rows}
+                                       for t, rows in sorted(self._base.datatype_invariants.items())},
+            "profiles": self.profiles.describe(),
+        }
+
     # ------------------------------------------------------------ per request
     def _is_known_profile(self, url: str) -> bool:
-        definition = self.packages.get(url)
-        return bool(definition and definition.get("resourceType") == "StructureDefinition")
+        return self.packages.has(url, "StructureDefinition")
 
     def _has_ins(self, resource: dict) -> bool:
         match = MatchContext(lambda _resource: set())
-        identifiers = gather(self.profiles.tree(INS_PROFILE).children["identifier"], resource, "") \
+        identifiers = gather(self.profiles.tree(self._ins_profile).children["identifier"], resource, "") \
             if self._ins_slices else []
         return any(all(m(inst, match) for m in s.matchers) for inst in identifiers for s in self._ins_slices)
 
     def _implied_profile(self, resource: dict) -> str | None:
         candidates = [url for url in self.entry_profiles
                       if self.profiles.definitions[url]["type"] == resource.get("resourceType")]
-        if INS_PROFILE in candidates and len(candidates) > 1:
+        if self._ins_profile in candidates and len(candidates) > 1:
             if self._has_ins(resource):
-                return INS_PROFILE
-            candidates.remove(INS_PROFILE)
+                return self._ins_profile
+            candidates.remove(self._ins_profile)
         return candidates[0] if len(candidates) == 1 else None
 
     def judge(self, bundle: dict) -> Verdict:
@@ -201,17 +263,40 @@ class ConformanceEngine:
         self._business_rules(bundle, normalised.entry_profiles, references, index, findings)
         return Verdict(findings.issues, bundle)
 
+    def judge_resource(self, resource: dict) -> list[Issue]:
+        """Check one resource outside any Bundle: R4 itself and each profile
+        its ``meta.profile`` claims (compiled on first use). No business rule:
+        they are about Flux bundles. Used to compare the packages' own examples with HAPI."""
+        findings = Findings()
+        self._guarded("fhir-r4", "", findings, lambda: self._base.check_resource(
+            resource, str(resource.get("resourceType")), findings, []))
+        meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+        declared = [str(url) for url in meta.get("profile") or ()] if isinstance(meta.get("profile"), list) else []
+        self.profiles.compile_closure(declared)
+        match = MatchContext(lambda item: set().union(*(self.profiles.ancestors(str(u)) for u in (
+            (item.get("meta") or {}).get("profile") or ()))) if isinstance(item.get("meta"), dict) else set())
+        where = str(resource.get("resourceType"))
+        for url in declared:
+            tree = self.profiles.tree(url)
+            if tree is None:
+                findings.add("warning", "not-supported", f"Profil inconnu, non vérifié : {url}.",
+                             f"Unknown profile, not checked: {url}.", where, "engine")
+                continue
+            self._guarded(url, where, findings, lambda tree=tree: self._checker.check(
+                tree, resource, where, CheckContext(findings, resource, match, lambda _reference: None)))
+        return findings.issues
+
     def _business_rules(self, bundle, entry_profiles, references, index, findings: Findings) -> None:
         view = BundleView(bundle, entry_profiles, self.entry_profiles, references, index.resolve,
-                          self._has_ins, INS_PROFILE)
+                          self._has_ins, self._ins_profile)
         already_refused = findings.errors_at()
-        for rule in BUSINESS_RULES:
+        for rule in self.business_rules:
             def run(rule=rule):
                 for issue in rule.check(view):
                     if issue.expression not in already_refused:  # the profile already said it
                         findings.add(issue.severity, issue.code, issue.message.fr, issue.message.en,
                                      issue.expression, issue.rule)
-            self._guarded(rule.id, None, findings, run)
+            self._guarded(rule.row.id, None, findings, run)
 
     @staticmethod
     def _guarded(rule: str, expression: str | None, findings: Findings, check) -> None:

@@ -1,7 +1,10 @@
-"""Checks every element against FHIR R4 itself, through fhirpathpy's R4 model:
-unknown elements, JSON shape of primitives and their lexical form, ``ele-1``,
-codes of CodeSystems the packages define completely, and the R4 datatype
-invariants the snapshots do not repeat.
+"""Checks every element against FHIR R4 itself, through the R4 base
+StructureDefinitions (``r4_model``): unknown elements, JSON shape of
+primitives and their lexical form, ``ele-1``, required bindings of R4
+elements (``Identifier.use``, ``ContactPoint.system`` ... wherever a
+profile does not restate them), codes of CodeSystems the packages define
+completely, and each datatype's own invariants (``per-1``, ``qty-3`` ...),
+which snapshots repeat only for profiled datatypes.
 
 One pass in plain Python over the whole bundle: this is where ``ele-1``
 (an invariant on every element) is evaluated, at a fraction of FHIRPath's cost.
@@ -9,68 +12,16 @@ One pass in plain Python over the whole bundle: this is where ``ele-1``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 from gateway.conformance.findings import Findings
-from gateway.conformance.fhirpath import R4, typed_node
-from gateway.conformance.primitives import PRIMITIVE_TYPES, primitive_problem
+from gateway.conformance.fhirpath import typed_node
+from gateway.conformance.primitives import primitive_problem
+from gateway.conformance.r4_model import ElementSpec, R4Model
 from gateway.conformance.structure import Invariant
+from gateway.conformance.terminology import Terminology, report_binding
 
-PATH_TYPES: dict[str, str] = R4["path2Type"]
-ELSEWHERE: dict[str, str] = R4["pathsDefinedElsewhere"]
-RESOURCE_TYPES = {name for name, parent in R4["type2Parent"].items() if parent in ("DomainResource", "Resource")}
-RESOURCE_TYPES |= {"Resource", "DomainResource", "Bundle", "Binary", "Parameters"}
-BACKBONE_PATHS = {path.rpartition(".")[0] for path in PATH_TYPES if path.count(".") >= 2}
 _NOT_CONTENT = frozenset({"id", "resourceType", "fhir_comments"})  # an element with only these fails ele-1
-
-
-def _type_code(choice_type: str) -> str:
-    lowered = choice_type[:1].lower() + choice_type[1:]
-    return lowered if lowered in PRIMITIVE_TYPES else choice_type
-
-
-# "Observation.valueQuantity" -> ("value", "Quantity"), for every R4 choice element
-CHOICE_KEYS: dict[str, tuple[str, str]] = {
-    f"{path}{choice}": (path.rpartition(".")[2], _type_code(choice))
-    for path, choices in R4["choiceTypePaths"].items() for choice in choices
-}
-
-
-def element_type(type_path: str, key: str) -> tuple[str, str, str | None] | None:
-    """(FHIRPath name, R4 type, type of the choice or None) of ``key`` under
-    ``type_path``; None when R4 has no such element. Backbone elements get
-    their own path as type."""
-    path = f"{type_path}.{key}"
-    path = ELSEWHERE.get(path, path)
-    choice = CHOICE_KEYS.get(path)
-    if choice is not None:
-        return choice[0], choice[1], choice[1]
-    found = PATH_TYPES.get(path)
-    if found is not None:
-        return key, ("string" if found.startswith("System.") else found), None
-    if path in BACKBONE_PATHS:
-        return key, path, None
-    return None
-
-
-def _inherited(type_path: str) -> str | None:
-    """The parent type whose elements ``type_path`` also has (Resource.id...)."""
-    parent = R4["type2Parent"].get(type_path)
-    return parent if parent else ("BackboneElement" if type_path in BACKBONE_PATHS else None)
-
-
-@lru_cache(maxsize=65536)
-def resolve_key(type_path: str, key: str):
-    """``element_type`` looked up through the type's ancestors (memoised:
-    the R4 model does not change while the process runs)."""
-    current = type_path
-    while current:
-        found = element_type(current, key)
-        if found is not None:
-            return found
-        current = _inherited(current)
-    return None
 
 
 @dataclass
@@ -83,10 +34,11 @@ class _Walk:
 class BaseChecker:
     """Walks JSON with R4 types; reports what FHIR R4 itself forbids."""
 
-    def __init__(self, known_codes: Callable[[str], frozenset[str] | None],
+    def __init__(self, model: R4Model, terminology: Terminology,
                  datatype_invariants: dict[str, tuple[Invariant, ...]]):
-        self._known_codes = known_codes
-        self._datatype_invariants = datatype_invariants
+        self._model = model
+        self._terminology = terminology
+        self.datatype_invariants = datatype_invariants
 
     def check_resource(self, resource: Any, expression: str, findings: Findings,
                        references: list[tuple[str, str]]) -> None:
@@ -102,12 +54,13 @@ class BaseChecker:
                          "A FHIR resource (JSON object) is expected.", expression, "fhir-json")
             return
         resource_type = resource.get("resourceType")
-        if not isinstance(resource_type, str) or resource_type not in RESOURCE_TYPES:  # a list/object is not hashable
+        if not isinstance(resource_type, str) or resource_type not in self._model.resource_types:  # a list/object is not hashable
             shown = _shorten(resource_type)
             findings.add("error", "structure", f"Type de ressource inconnu en FHIR R4 : {shown}.",
                          f"Unknown FHIR R4 resource type: {shown}.", expression, "fhir-resource-type")
             return
-        self._complex(resource, resource_type, expression, walk)
+        # %resource of the invariants below is this resource (an entry's, not the Bundle)
+        self._complex(resource, resource_type, expression, _Walk(walk.findings, resource, walk.references))
 
     def _complex(self, element: dict, type_path: str, expression: str, walk: "_Walk"):
         findings = walk.findings
@@ -120,23 +73,32 @@ class BaseChecker:
             plain = key[1:] if key.startswith("_") else key
             if key.startswith("_") and plain in element:
                 continue  # visited with its value
-            found = resolve_key(type_path, plain)
-            if found is None:
+            spec = self._model.element(type_path, plain)
+            if spec is None:
                 findings.add("error", "structure", f"Élément inconnu en FHIR R4 : {plain}.",
                              f"Unrecognised FHIR R4 element: {plain}.", f"{expression}.{plain}", "fhir-element")
                 continue
-            name, element_type_code, _ = found
             extras = element.get("_" + plain)
-            self._element(value if not key.startswith("_") else None, extras, element_type_code,
-                          f"{expression}.{name}", walk)
+            self._element(value if not key.startswith("_") else None, extras, spec,
+                          f"{expression}.{spec.name}", walk)
 
-    def _element(self, value, extras, type_code: str, expression: str, walk: "_Walk"):
+    def _element(self, value, extras, spec: ElementSpec, expression: str, walk: "_Walk"):
         findings = walk.findings
         if value is not None and extras is not None and isinstance(value, list) != isinstance(extras, list):
             # the value that is not in the array would otherwise go unchecked
             findings.add("error", "structure", f"{expression} et son élément _ doivent être tous deux des tableaux ou aucun.",
                          f"{expression} and its _ element must both be arrays or neither.", expression, "fhir-json")
-        if isinstance(value, list) or isinstance(extras, list):
+        is_array = isinstance(value, list) or isinstance(extras, list)
+        if is_array != spec.repeats and (value is not None or extras is not None):
+            # the R4 definition's max: 1 is a single JSON value, more an array (R4 json.html)
+            if spec.repeats:
+                findings.add("error", "structure", f"{expression} se répète en FHIR R4 : un tableau JSON est attendu.",
+                             f"{expression} repeats in FHIR R4: a JSON array is expected.", expression, "fhir-json-array")
+            else:
+                findings.add("error", "structure", f"{expression} ne se répète pas en FHIR R4 : un tableau JSON est interdit.",
+                             f"{expression} does not repeat in FHIR R4: a JSON array is not allowed.", expression,
+                             "fhir-json-array")
+        if is_array:
             values = value if isinstance(value, list) else []
             extra_list = extras if isinstance(extras, list) else []
             if not values and not extra_list:
@@ -145,18 +107,22 @@ class BaseChecker:
             for index in range(max(len(values), len(extra_list))):
                 self._item(values[index] if index < len(values) else None,
                            extra_list[index] if index < len(extra_list) else None,
-                           type_code, f"{expression}[{index}]", walk)
+                           spec, f"{expression}[{index}]", walk)
         else:
-            self._item(value, extras, type_code, expression, walk)
+            self._item(value, extras, spec, expression, walk)
 
-    def _item(self, value, extras, type_code: str, expression: str, walk: "_Walk"):
+    def _item(self, value, extras, spec: ElementSpec, expression: str, walk: "_Walk"):
         findings = walk.findings
-        if type_code in PRIMITIVE_TYPES:
+        type_code = spec.type_code
+        if spec.required_value_set and value is not None:
+            self._binding(spec, value, expression, findings)
+        primitive = self._model.primitives.get(type_code)
+        if primitive is not None:
             if value is None and not extras:
                 findings.add("error", "invariant", "Tout élément FHIR doit avoir une valeur ou des enfants (ele-1).",
                              "All FHIR elements must have a @value or children (ele-1).", expression, "ele-1")
             elif value is not None:
-                problem = primitive_problem(type_code, value)
+                problem = primitive_problem(primitive, value)
                 if problem:
                     shown = _shorten(value)
                     findings.add("error", "value", f"Valeur {shown} invalide pour le type {type_code} ({problem}).",
@@ -167,7 +133,7 @@ class BaseChecker:
                 findings.add("error", "structure", "Un objet JSON est attendu pour les extensions d'une valeur primitive (_).",
                              "A JSON object is expected for the extensions of a primitive value (_).", expression, "fhir-json")
             return
-        if type_code in RESOURCE_TYPES:
+        if type_code in self._model.resource_types:
             self._resource(value, expression, walk)
             return
         if not isinstance(value, dict):
@@ -179,7 +145,7 @@ class BaseChecker:
             self._coding(value, expression, findings)
         elif type_code == "Reference" and isinstance(value.get("reference"), str):
             walk.references.append((value["reference"], f"{expression}.reference"))
-        for invariant in self._datatype_invariants.get(type_code, ()):
+        for invariant in self.datatype_invariants.get(type_code, ()):
             try:
                 if not invariant.holds(value, lambda: typed_node(value, type_code), walk.resource):
                     findings.add(invariant.severity, "invariant",
@@ -188,11 +154,17 @@ class BaseChecker:
             except Exception as exc:  # noqa: BLE001 - a crashing check becomes an issue
                 findings.crashed(invariant.key, expression, exc)
 
+    def _binding(self, spec: ElementSpec, value, expression: str, findings: Findings) -> None:
+        """A required binding of the R4 definition (rule id: the R4 element path)."""
+        code_list = self._terminology.value_set(spec.required_value_set)
+        if code_list is not None:
+            report_binding(code_list, spec.required_value_set, value, expression, spec.path, findings)
+
     def _coding(self, coding: dict, expression: str, findings: Findings):
         system, code = coding.get("system"), coding.get("code")
         if not isinstance(system, str) or not isinstance(code, str):
             return
-        codes = self._known_codes(system)
+        codes = self._terminology.code_system(system)
         if codes is not None and code not in codes:
             findings.add("error", "code-invalid",
                          f"Le code {code!r} n'existe pas dans le système de codes {system}.",

@@ -1,12 +1,21 @@
-"""Flux 1 rules the profiles cannot express. Each rule is a row of
-``BUSINESS_RULES``: an id (reported in OperationOutcome.issue.details), its
-source in the guide, and the check. Documented in docs/business-rules.md."""
+"""Flux rules the profiles cannot express, compiled from the IG-version
+descriptor's ``[[business_rules]]`` rows (docs/business-rules.md).
+
+A row is FHIRPath where FHIRPath can say it (evaluated on each node its
+``context`` selects, with %resource the Bundle), or names one of the checks of
+``NAMED_CHECKS`` below, for what needs the engine's own knowledge: the profile
+each entry is checked against, reference resolution inside the Bundle, the INS
+slices, an issue named on the second of two entries only.
+"""
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+from gateway.conformance.errors import EngineStartupError
+from gateway.conformance.fhirpath import CompiledExpression, FhirPath, is_true, typed_node
+from gateway.descriptor import BusinessRuleRow
 from gateway.outcome import Issue, Message
 
 
@@ -17,11 +26,11 @@ class BundleView:
 
     bundle: dict
     entry_profiles: list[str | None]           # profile each entry is checked against
-    flow_profiles: dict[str, str]              # Flux 1 entry profile canonical -> its name
+    flow_profiles: dict[str, str]              # Flux entry profile canonical -> its name
     references: list[tuple[str, str]]          # (reference, expression) found in the entries
     resolve: Callable[[str], dict | None]
     has_ins: Callable[[dict], bool]
-    ins_profile: str
+    ins_profile: str | None
 
     @property
     def entries(self) -> list:
@@ -29,44 +38,26 @@ class BundleView:
         return entries if isinstance(entries, list) else []
 
 
-def _issue(code: str, fr: str, en: str, expression: str, rule: str) -> Issue:
-    return Issue("error", code, Message(fr, en), expression, rule)
+# A named check yields (expression, French text, English text) for each place it refuses.
+Finding = tuple[str, str, str]
 
 
-def not_empty(view: BundleView) -> Iterator[Issue]:
-    if not view.entries:
-        yield _issue("business-rule", "Le Bundle ne contient aucune entrée : rien à transmettre.",
-                     "The Bundle has no entry: nothing to transmit.", "Bundle", "BR-EMPTY")
-
-
-def flux1_profiles(view: BundleView) -> Iterator[Issue]:
+def flow_profiles(view: BundleView) -> Iterator[Finding]:
     names = ", ".join(sorted(view.flow_profiles.values()))
     for index, entry in enumerate(view.entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(resource, dict) and view.entry_profiles[index] not in view.flow_profiles:
-            yield _issue("business-rule",
-                         f"Ressource {resource.get('resourceType')} non prévue par le flux 1 (profils utilisables : {names}).",
-                         f"Resource {resource.get('resourceType')} is not part of Flux 1 (usable profiles: {names}).",
-                         f"Bundle.entry[{index}].resource", "BR-FLUX1-PROFILES")
+            yield (f"Bundle.entry[{index}].resource",
+                   f"Ressource {resource.get('resourceType')} non prévue par le flux 1 (profils utilisables : {names}).",
+                   f"Resource {resource.get('resourceType')} is not part of Flux 1 (usable profiles: {names}).")
 
 
-def create_only(view: BundleView) -> Iterator[Issue]:
-    for index, entry in enumerate(view.entries):
-        request = entry.get("request") if isinstance(entry, dict) else None
-        if isinstance(request, dict) and "method" in request and request["method"] != "POST":
-            yield _issue("business-rule",
-                         f"Seule la création (POST) est possible dans le flux 1, pas {request['method']!r}.",
-                         f"Only creation (POST) is possible in Flux 1, not {request['method']!r}.",
-                         f"Bundle.entry[{index}].request.method", "BR-CREATE-ONLY")
-
-
-def references_resolve(view: BundleView) -> Iterator[Issue]:
+def references_resolve(view: BundleView) -> Iterator[Finding]:
     for reference, expression in view.references:
         if not reference.startswith("#") and view.resolve(reference) is None:
-            yield _issue("not-found",
-                         f"La référence {reference!r} ne correspond à aucune entrée du Bundle (fullUrl ou Type/id).",
-                         f"Reference {reference!r} matches no entry of the Bundle (fullUrl or Type/id).",
-                         expression, "BR-REFERENCE-IN-BUNDLE")
+            yield (expression,
+                   f"La référence {reference!r} ne correspond à aucune entrée du Bundle (fullUrl ou Type/id).",
+                   f"Reference {reference!r} matches no entry of the Bundle (fullUrl or Type/id).")
 
 
 def _full_url(entry) -> str | None:
@@ -76,62 +67,92 @@ def _full_url(entry) -> str | None:
     return full_url if isinstance(full_url, str) else None
 
 
-def unique_full_urls(view: BundleView) -> Iterator[Issue]:
+def unique_full_urls(view: BundleView) -> Iterator[Finding]:
     full_urls = [_full_url(entry) for entry in view.entries]
     repeated = {url for url, count in Counter(u for u in full_urls if u).items() if count > 1}
     seen = set()
     for index, url in enumerate(full_urls):
         if url in repeated:
             if url in seen:
-                yield _issue("business-rule",
-                             f"Le fullUrl {url!r} est déjà utilisé par une autre entrée.",
-                             f"fullUrl {url!r} is already used by another entry.",
-                             f"Bundle.entry[{index}].fullUrl", "BR-UNIQUE-FULLURL")
+                yield (f"Bundle.entry[{index}].fullUrl",
+                       f"Le fullUrl {url!r} est déjà utilisé par une autre entrée.",
+                       f"fullUrl {url!r} is already used by another entry.")
             seen.add(url)
 
 
-def ins_patient_profile(view: BundleView) -> Iterator[Issue]:
+def ins_patient_profile(view: BundleView) -> Iterator[Finding]:
+    if view.ins_profile is None:
+        return
+    name = view.flow_profiles.get(view.ins_profile, view.ins_profile)
     for index, entry in enumerate(view.entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         profile = view.entry_profiles[index]
         if isinstance(resource, dict) and profile in view.flow_profiles and profile != view.ins_profile \
                 and resource.get("resourceType") == "Patient" and view.has_ins(resource):
-            yield _issue("business-rule",
-                         f"Un usager dont l'INS est transmis doit l'être avec le profil {view.flow_profiles.get(view.ins_profile, view.ins_profile)}.",
-                         f"A patient sent with an INS must use profile {view.flow_profiles.get(view.ins_profile, view.ins_profile)}.",
-                         f"Bundle.entry[{index}].resource.meta.profile", "BR-INS-PROFILE")
+            yield (f"Bundle.entry[{index}].resource.meta.profile",
+                   f"Un usager dont l'INS est transmis doit l'être avec le profil {name}.",
+                   f"A patient sent with an INS must use profile {name}.")
+
+
+NAMED_CHECKS: dict[str, Callable[[BundleView], Iterator[Finding]]] = {
+    "flow_profiles": flow_profiles,
+    "references_resolve": references_resolve,
+    "unique_full_urls": unique_full_urls,
+    "ins_patient_profile": ins_patient_profile,
+}
+
+
+def _nodes(bundle: dict, context: str | None) -> list[tuple[str, object]]:
+    """``(expression, JSON value)`` of each node a context path selects, arrays indexed."""
+    found = [("Bundle", bundle)]
+    for name in (context.split(".") if context else ()):
+        step = []
+        for expression, value in found:
+            child = value.get(name) if isinstance(value, dict) else None
+            if isinstance(child, list):
+                step += [(f"{expression}.{name}[{i}]", item) for i, item in enumerate(child)]
+            elif child is not None:
+                step.append((f"{expression}.{name}", child))
+        found = step
+    return found
+
+
+def _at(value, location: str | None):
+    for name in (location.split(".") if location else ()):
+        value = value.get(name) if isinstance(value, dict) else None
+    return value
 
 
 @dataclass(frozen=True)
 class BusinessRule:
-    id: str
-    summary: str
-    source: str
-    check: Callable[[BundleView], Iterator[Issue]]
+    """One descriptor row, ready to run."""
+
+    row: BusinessRuleRow
+    compiled: CompiledExpression | None = None
+
+    def check(self, view: BundleView) -> Iterator[Issue]:
+        row = self.row
+        if row.check is not None:
+            for expression, fr, en in NAMED_CHECKS[row.check](view):
+                yield Issue("error", row.code, Message(fr, en), expression, row.id)
+            return
+        type_path = "Bundle" + (f".{row.context}" if row.context else "")
+        for expression, node in _nodes(view.bundle, row.context):
+            if not is_true(self.compiled(typed_node(node, type_path) if row.context else node, view.bundle)):
+                value = repr(_at(node, row.location))
+                yield Issue("error", row.code, Message(row.fr.replace("{value}", value), row.en.replace("{value}", value)),
+                            f"{expression}.{row.location}" if row.location else expression, row.id)
 
 
-BUSINESS_RULES: tuple[BusinessRule, ...] = (
-    BusinessRule("BR-EMPTY", "an empty Bundle is refused",
-                 "Flux 1: « Les différentes ressources sont véhiculées … via l'élément Bundle.entry » (gateway policy for the open case)",
-                 not_empty),
-    BusinessRule("BR-FLUX1-PROFILES", "only the four Flux 1 profiles may appear as entries",
-                 "Flux 1 (description_flux_1_transmission_donnees_dui.html): ressources utilisables; TDDUIBundle slicing is open",
-                 flux1_profiles),
-    BusinessRule("BR-CREATE-ONLY", "request.method is POST",
-                 "Flux 1: « interaction FHIR create »; 2.0.0: « seule la création est possible »",
-                 create_only),
-    BusinessRule("BR-REFERENCE-IN-BUNDLE", "every reference resolves to an entry of the Bundle (fullUrl or Type/id, urn:uuid: included)",
-                 "TDDUIEncounterSejour subject/serviceProvider; 2.0.0 « Gestion des identifiants dans le Bundle »",
-                 references_resolve),
-    BusinessRule("BR-UNIQUE-FULLURL", "no two entries share a fullUrl",
-                 "FHIR R4 bdl-7; 2.0.0 « Gestion des identifiants dans le Bundle »",
-                 unique_full_urls),
-    BusinessRule("BR-INS-PROFILE", "a patient whose INS is present is sent with TDDUIPatientINS",
-                 "TDDUIBundle slices DUIPatient/DUIPatientINS; SFE Classe Usager: « Si le matricule INS de l'usager existe, il doit être véhiculé en priorité »",
-                 ins_patient_profile),
-)
-
-# The INS of a patient, as the guide defines it: an identifier in one of these
-# slices of TDDUIPatientINS (their discriminators come from the snapshot).
-INS_PROFILE = "https://interop.esante.gouv.fr/ig/fhir/tddui/StructureDefinition/tddui-patient-ins"
-INS_IDENTIFIER_SLICES = ("INS-NIR", "INS-NIA", "INS-NIR-TEST", "INS-NIR-DEMO")
+def compile_rules(rows: tuple[BusinessRuleRow, ...], fhirpath: FhirPath, source: str) -> tuple[BusinessRule, ...]:
+    """Each row checked and compiled once, at start-up."""
+    rules = []
+    for row in rows:
+        if row.check is not None:
+            if row.check not in NAMED_CHECKS:
+                raise EngineStartupError(f"{source}: business rule {row.id} names an unknown check {row.check!r} "
+                                         f"(known: {', '.join(sorted(NAMED_CHECKS))})")
+            rules.append(BusinessRule(row))
+        else:
+            rules.append(BusinessRule(row, fhirpath.compile(row.expression, f"{source} business rule {row.id}")))
+    return tuple(rules)

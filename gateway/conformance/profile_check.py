@@ -6,12 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from gateway.conformance.base_check import RESOURCE_TYPES
 from gateway.conformance.fhirpath import typed_node
 from gateway.conformance.findings import Findings, Instance
-from gateway.conformance.primitives import PRIMITIVE_TYPES
 from gateway.conformance.structure import R4_BASE, ElementRule, MatchContext, ProfileSet, fixed_matches
-from gateway.conformance.terminology import Terminology, codes_in
+from gateway.conformance.terminology import Terminology, report_binding
 
 
 @dataclass
@@ -25,9 +23,10 @@ class CheckContext:
     profiled: set[tuple[int, str]] = field(default_factory=set)  # (profile tree, expression) already checked
 
 
-def _choice_type(suffix: str) -> str:
-    lowered = suffix[:1].lower() + suffix[1:]
-    return lowered if lowered in PRIMITIVE_TYPES else suffix
+def _choice_type(rule: ElementRule, suffix: str) -> str:
+    """The type a choice key names (``valueDateTime`` -> ``dateTime``), among
+    the element's types; an unlisted suffix is kept, to be reported as such."""
+    return next((code for code in rule.type_codes if code[:1].upper() + code[1:] == suffix), suffix)
 
 
 def _instances(value, extras, expression: str, type_code: str | None) -> list[Instance]:
@@ -53,10 +52,10 @@ def gather(rule: ElementRule, view: dict, parent_expression: str) -> list[Instan
         for key in view:
             if key.startswith(base) and key[len(base):][:1].isupper():
                 found += _instances(view[key], view.get("_" + key), f"{parent_expression}.{base}",
-                                    _choice_type(key[len(base):]))
+                                    _choice_type(rule, key[len(base):]))
             elif key.startswith("_" + base) and key[1 + len(base):][:1].isupper() and key[1:] not in view:
                 found += _instances(None, view[key], f"{parent_expression}.{base}",
-                                    _choice_type(key[1 + len(base):]))
+                                    _choice_type(rule, key[1 + len(base):]))
         return found
     return _instances(view.get(rule.name), view.get("_" + rule.name), f"{parent_expression}.{rule.name}", None)
 
@@ -98,9 +97,10 @@ def _cardinality_text(rule: ElementRule) -> str:
 
 
 class ProfileChecker:
-    def __init__(self, profiles: ProfileSet, terminology: Terminology):
+    def __init__(self, profiles: ProfileSet, terminology: Terminology, resource_types: frozenset[str]):
         self._profiles = profiles
         self._terminology = terminology
+        self._resource_types = resource_types
 
     def check(self, root: ElementRule, value: Any, expression: str, ctx: CheckContext) -> None:
         """Check ``value`` (a resource or element) against the tree ``root``."""
@@ -116,7 +116,7 @@ class ProfileChecker:
                          f"Type {instance.type} is not allowed for {rule.path} (allowed: {', '.join(sorted(rule.type_codes))}).",
                          instance.expression, rule.id)
             return
-        if rule.nested and type_code in RESOURCE_TYPES:
+        if rule.nested and type_code in self._resource_types:
             return  # entry and contained resources are checked against their own profile
         if rule.fixed_kind and instance.value is not None and not fixed_matches(rule.fixed_kind, rule.fixed, instance.value):
             findings.add("error", "value",
@@ -160,30 +160,18 @@ class ProfileChecker:
                 ctx.findings.crashed(invariant.key, instance.expression, exc)
                 continue
             if not holds:
+                absent = invariant.absent_roots(value)
+                fr_why = f" ({', '.join(absent)} absent)" if absent else ""
+                en_why = f" ({', '.join(absent)} missing)" if absent else ""
                 ctx.findings.add(invariant.severity, "invariant",
-                                 f"Contrainte {invariant.key} non respectée : {invariant.human}",
-                                 f"Constraint {invariant.key} failed: {invariant.human}",
+                                 f"Contrainte {invariant.key} non respectée{fr_why} : {invariant.human}",
+                                 f"Constraint {invariant.key} failed{en_why}: {invariant.human}",
                                  instance.expression, invariant.key)
 
     def _binding(self, rule: ElementRule, instance: Instance, findings: Findings) -> None:
         code_list = self._terminology.value_set(rule.value_set)
-        pairs = codes_in(instance.value)
-        if code_list is None or not pairs:
-            return  # ValueSet not in the packages: see docs/conformance-engine.md
-        verdicts = [code_list.verdict(system, code) for system, code in pairs]
-        if True in verdicts:
-            return
-        shown = ", ".join(f"{system}|{code}" if system else code for system, code in pairs)
-        if all(verdict is False for verdict in verdicts):
-            findings.add("error", "code-invalid",
-                         f"Le code {shown} n'appartient pas au jeu de valeurs obligatoire {rule.value_set}.",
-                         f"Code {shown} is not in the required value set {rule.value_set}.",
-                         instance.expression, rule.id)
-        else:
-            findings.add("warning", "code-invalid",
-                         f"Le code {shown} n'a pas pu être vérifié : son système de codes n'est pas dans les packages chargés ({rule.value_set}).",
-                         f"Code {shown} could not be checked: its code system is not in the loaded packages ({rule.value_set}).",
-                         instance.expression, rule.id)
+        if code_list is not None:  # ValueSet not in the closure: see docs/conformance-engine.md
+            report_binding(code_list, rule.value_set, instance.value, instance.expression, rule.id, findings)
 
     def _reference_target(self, rule: ElementRule, instance: Instance, ctx: CheckContext) -> None:
         targets = rule.target_profiles
@@ -227,7 +215,7 @@ class ProfileChecker:
         """An extension outside the profile's slices is still checked against
         its definition when the packages have it."""
         if rule.name in ("extension", "modifierExtension") and isinstance(instance.value, dict):
-            tree = self._profiles.tree(str(instance.value.get("url")))
+            tree = self._profiles.extension_tree(str(instance.value.get("url")))
             if tree is not None:
                 self._profile(tree, instance, ctx)
 

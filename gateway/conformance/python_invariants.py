@@ -15,7 +15,9 @@ A twin may answer ``None`` (UNDECIDED) on a shape it does not model exactly
 """
 from __future__ import annotations
 
+import re
 from datetime import date
+from functools import partial
 from typing import Any, Callable
 
 ELE_1 = ("ele-1", "hasValue() or (children().count() > id.count())")  # in base_check, on every node
@@ -34,13 +36,16 @@ DOM_3 = ("dom-3", "contained.where((('#'+id in (%resource.descendants().referenc
                   ".exists()).not()).trace('unmatched', id).empty()")
 DOM_6 = ("dom-6", "text.`div`.exists()")
 ORG_1 = ("org-1", "(identifier.count() + name.count()) > 0")
+REF_1 = ("ref-1", "reference.startsWith('#').not() or (reference.substring(1).trace('url') in "
+                 "%rootResource.contained.id.trace('ids'))")
 PER_1 = ("per-1", "start.hasValue().not() or end.hasValue().not() or (start <= end)")
-INS_SYSTEMS = ("urn:oid:1.2.250.1.213.1.4.8", "urn:oid:1.2.250.1.213.1.4.9", "urn:oid:1.2.250.1.213.1.4.10")
-IDENTITY_RELIABILITY = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-identity-reliability"
-FR_CORE_1 = ("fr-core-1", f"(extension.where(url= '{IDENTITY_RELIABILITY}').extension.where(url = 'identityStatus')"
-                          f".value.code = 'VALI') implies (identifier.where(system = '{INS_SYSTEMS[0]}').exists() or "
-                          f"identifier.where(system = '{INS_SYSTEMS[1]}').exists() or identifier.where(system = "
-                          f"'{INS_SYSTEMS[2]}').exists() or identifier.where(system = '{INS_SYSTEMS[2]}').exists())")
+# fr-core-1 and its kind: "(extension.where(url= 'R').extension.where(url = 'S').value.code = 'C')
+# implies (identifier.where(system = 'A').exists() or ...)". The urls, code and systems are read
+# from the expression itself, so no IG's canonical or OID is written here.
+STATUS_IMPLIES_IDENTIFIER = re.compile(
+    r"\(extension\.where\(url ?= ?'(?P<outer>[^']+)'\)\.extension\.where\(url ?= ?'(?P<inner>[^']+)'\)"
+    r"\.value\.code ?= ?'(?P<code>[^']+)'\) implies \((?P<systems>identifier\.where\(system ?= ?'[^']+'\)\.exists\(\)"
+    r"(?: or identifier\.where\(system ?= ?'[^']+'\)\.exists\(\))*)\)")
 
 UNDECIDED = None
 
@@ -134,11 +139,55 @@ def _full_url_not_a_version(entry: Any) -> bool | None:
     return full_url is not None and "/_history/" not in full_url
 
 
-def _nothing_contained(resource: Any) -> bool | None:
-    """dom-3 holds when there is no contained resource to match."""
-    if isinstance(resource, dict) and not _navigates_to(resource, "contained"):
+def _strings(value: Any):
+    """Every string anywhere in a JSON value."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _contained_referenced(resource: Any) -> bool | None:
+    """dom-3: each contained resource is referenced from the resource
+    (``#id`` in a reference, canonical or uri), or refers to its container
+    (``#``). fhirpathpy 2.2.4 raises on the expression whenever something is
+    contained (``descendants().as(canonical)``), so this twin is the verdict
+    there; any string equal to ``#id`` counts, where FHIRPath counts only
+    references, canonicals and uris (a string ``#id`` elsewhere would be odd)."""
+    if not isinstance(resource, dict):
+        return UNDECIDED
+    if not _navigates_to(resource, "contained"):
         return True
-    return UNDECIDED
+    contained = resource.get("contained")
+    if not isinstance(contained, list) or not all(isinstance(item, dict) for item in contained) \
+            or "_contained" in resource:
+        return UNDECIDED
+    found = set(_strings(resource))
+    for item in contained:
+        own_id = item.get("id")
+        if isinstance(own_id, str) and "#" + own_id in found:
+            continue
+        if "#" in set(_strings(item)):
+            continue
+        return False
+    return True
+
+
+def _not_a_local_reference(reference: Any) -> bool | None:
+    """ref-1 holds unless ``reference`` is a local ``#id`` (then FHIRPath looks
+    the id up among the contained resources). A reference that is not one
+    string holds: fhirpathpy raises on ``startsWith`` there, while the R4 pass
+    already reports the JSON type at that element."""
+    if not isinstance(reference, dict):
+        return UNDECIDED
+    value = _plain_string(reference, "reference")
+    if value is False:
+        return True if not isinstance(reference.get("reference"), (str, type(None))) else UNDECIDED
+    return True if value is None or not value.startswith("#") else UNDECIDED
 
 
 def _narrative_has_div(resource: Any) -> bool | None:
@@ -190,17 +239,17 @@ def _with_url(extensions: list[dict], url: str) -> list[dict] | None:
     return [e for e in extensions if e.get("url") == url]
 
 
-def _identity_status_codes(patient: dict) -> list[str] | None:
-    """``extension(reliability).extension(identityStatus).value.code``, for
-    valueCoding extensions only; None for any other shape."""
-    extensions = _dicts(patient, "extension")
-    reliability = _with_url(extensions, IDENTITY_RELIABILITY) if extensions is not None else None
+def _status_codes(resource: dict, outer_url: str, inner_url: str) -> list[str] | None:
+    """``extension(outer).extension(inner).value.code``, for valueCoding
+    extensions only; None for any other shape."""
+    extensions = _dicts(resource, "extension")
+    reliability = _with_url(extensions, outer_url) if extensions is not None else None
     if reliability is None:
         return None
     codes = []
     for outer in reliability:
         inner = _dicts(outer, "extension")
-        statuses = _with_url(inner, "identityStatus") if inner is not None else None
+        statuses = _with_url(inner, inner_url) if inner is not None else None
         if statuses is None:
             return None
         for status in statuses:
@@ -217,21 +266,22 @@ def _identity_status_codes(patient: dict) -> list[str] | None:
     return codes
 
 
-def _validated_identity_has_ins(patient: Any) -> bool | None:
+def _status_implies_identifier(outer_url: str, inner_url: str, status: str, wanted: frozenset[str],
+                               resource: Any) -> bool | None:
     """fr-core-1: an identity whose status is VALI carries an INS identifier."""
-    if not isinstance(patient, dict):
+    if not isinstance(resource, dict):
         return UNDECIDED
-    codes = _identity_status_codes(patient)
-    identifiers = _dicts(patient, "identifier")
+    codes = _status_codes(resource, outer_url, inner_url)
+    identifiers = _dicts(resource, "identifier")
     if codes is None or identifiers is None:
         return UNDECIDED
     systems = [_plain_string(identifier, "system") for identifier in identifiers]
     if False in systems:
         return UNDECIDED
-    if any(system in INS_SYSTEMS for system in systems):
+    if any(system in wanted for system in systems):
         return True
     # implies: true only when its left side is false; `=` of several codes to one is false
-    return bool(codes) and codes != ["VALI"]
+    return bool(codes) and codes != [status]
 
 
 PYTHON_INVARIANTS: dict[tuple[str, str], Callable[[Any], bool | None]] = {
@@ -241,9 +291,21 @@ PYTHON_INVARIANTS: dict[tuple[str, str], Callable[[Any], bool | None]] = {
     BDL_5: _entry_has_content,
     BDL_7: _full_url_and_version_distinct,
     BDL_8: _full_url_not_a_version,
-    DOM_3: _nothing_contained,
+    DOM_3: _contained_referenced,
     DOM_6: _narrative_has_div,
     ORG_1: _organization_identified_or_named,
     PER_1: _period_ordered,
-    FR_CORE_1: _validated_identity_has_ins,
+    REF_1: _not_a_local_reference,
 }
+
+
+def python_twin(key: str, expression: str) -> Callable[[Any], bool | None] | None:
+    """The Python twin of an invariant: by exact text, or by the shape of its expression."""
+    twin = PYTHON_INVARIANTS.get((key, expression))
+    if twin is not None:
+        return twin
+    shape = STATUS_IMPLIES_IDENTIFIER.fullmatch(expression)
+    if shape:
+        systems = frozenset(re.findall(r"system ?= ?'([^']+)'", shape["systems"]))
+        return partial(_status_implies_identifier, shape["outer"], shape["inner"], shape["code"], systems)
+    return None

@@ -13,14 +13,13 @@ from typing import Any, Callable
 
 from gateway.conformance.errors import EngineStartupError
 from gateway.conformance.fhirpath import CompiledExpression, FhirPath, is_true, typed_node
-from gateway.conformance.python_invariants import ELE_1, PYTHON_INVARIANTS
+from gateway.conformance.python_invariants import ELE_1, python_twin
+from gateway.conformance.r4_model import FHIRPATH_TYPE_PREFIX, R4_BASE
 from gateway.conformance.terminology import Terminology, codes_in
 from gateway.packages import PackageSet
 
 log = logging.getLogger(__name__)
 
-R4_BASE = "http://hl7.org/fhir/StructureDefinition/"
-FHIRPATH_TYPE_PREFIX = "http://hl7.org/fhirpath/System."
 
 def _mentions(element: Any, names: tuple[str, ...]) -> bool:
     """Whether a JSON element holds any of ``names`` (choice suffixes and
@@ -61,6 +60,15 @@ class Invariant:
         if roots is not None and not _mentions(element, roots):
             return self.result_when_roots_absent
         return is_true(self.compiled(node_factory(), resource))
+
+    def absent_roots(self, element) -> tuple[str, ...]:
+        """The elements the expression reads when none of them is present: a
+        failure then means they are missing (bdl-8 without fullUrl), which the
+        message says, rather than what the constraint's text describes."""
+        roots = self.compiled.roots if self.compiled else None
+        if not roots or not isinstance(element, dict) or _mentions(element, roots):
+            return ()
+        return roots
 
 
 @dataclass(frozen=True)
@@ -177,8 +185,10 @@ def values_at(value: Any, path: str) -> list:
 class ProfileSet:
     """Every profile the flow can reach, compiled once into rule trees."""
 
-    def __init__(self, packages: PackageSet, fhirpath: FhirPath, terminology: Terminology):
+    def __init__(self, packages: PackageSet, fhirpath: FhirPath, terminology: Terminology,
+                 synthesised: dict[str, dict] | None = None):
         self._packages = packages
+        self._synthesised = synthesised or {}  # definitions no package has (cross-version extensions)
         self._fhirpath = fhirpath
         self._terminology = terminology
         self.trees: dict[str, ElementRule] = {}
@@ -188,29 +198,37 @@ class ProfileSet:
     # ------------------------------------------------------------ compiling
     def compile_closure(self, roots: list[str]) -> None:
         """Compile ``roots`` and every profile their elements refer to."""
-        pending = list(roots)
+        pending = [url.partition("|")[0] for url in roots]
+        new_urls = []
         while pending:
             url = pending.pop()
             if url in self.trees or url in self.unresolved:
                 continue
-            definition = self._packages.get(url)
+            definition = self._synthesised.get(url) or self._packages.get(url)
             if definition is None or definition.get("resourceType") != "StructureDefinition":
                 self.unresolved.add(url)
                 continue
             self.definitions[url] = definition
             self.trees[url] = self._compile(definition)
+            new_urls.append(url)
             for rule in self.all_rules(self.trees[url]):
                 for type_ref in rule.types:
-                    pending.extend(type_ref.profiles)
-        every_rule = [rule for tree in self.trees.values() for rule in self.all_rules(tree)]
-        for rule in every_rule:
+                    pending.extend(p.partition("|")[0] for p in type_ref.profiles)
+        new_rules = [rule for url in new_urls for rule in self.all_rules(self.trees[url])]
+        for rule in new_rules:
             self._precompute(rule)
-        for rule in every_rule:
+        for rule in new_rules:
             if rule.slices:
                 self._link_slices(rule)
-        if self.unresolved:
-            log.info("profiles referenced but not in the packages, not checked: %s",
-                        ", ".join(sorted(self.unresolved)))
+
+    def extension_tree(self, url: str) -> ElementRule | None:
+        """The tree of an extension definition of the closure, compiled on
+        first use: the closure defines hundreds, a bundle uses a few."""
+        url = url.partition("|")[0]
+        if url not in self.trees and url not in self.unresolved and (
+                url in self._synthesised or self._packages.has(url, "StructureDefinition")):
+            self.compile_closure([url])
+        return self.trees.get(url)
 
     def _precompute(self, rule: ElementRule) -> None:
         rule.is_choice = rule.name.endswith("[x]")
@@ -284,7 +302,7 @@ class ProfileSet:
 
     def invariant(self, constraint: dict, where: str, types: tuple[TypeRef, ...]) -> Invariant:
         """Compile one ElementDefinition.constraint to FHIRPath, with its Python
-        twin from PYTHON_INVARIANTS when there is one."""
+        twin (python_invariants.python_twin) when there is one."""
         key, expression = constraint.get("key", "?"), constraint.get("expression")
         severity = "warning" if constraint.get("severity") == "warning" else "error"
         human = constraint.get("human", "")
@@ -298,7 +316,7 @@ class ProfileSet:
                 baseline = is_true(compiled(typed_node({}, type_name), {}))
             except Exception as exc:  # noqa: BLE001 - smoke run of the compiled form
                 raise EngineStartupError(f"{where} constraint {key}: fails on an empty element: {exc}") from exc
-        return Invariant(key, severity, human, expression, compiled, PYTHON_INVARIANTS.get((key, expression)), baseline)
+        return Invariant(key, severity, human, expression, compiled, python_twin(key, expression), baseline)
 
     @staticmethod
     def all_rules(rule: ElementRule):
@@ -355,14 +373,23 @@ class ProfileSet:
         """The fixed/pattern value a slice has at ``path``, looking into the
         type profile when the snapshot does not expand it."""
         rule = slice_rule
-        for segment in ([] if path == "$this" else path.split(".")):
+        segments = [] if path == "$this" else path.split(".")
+        for position, segment in enumerate(segments):
+            profile = next((p for t in rule.types for p in t.profiles), None)
+            if segment == "url" and profile and "Extension" in rule.type_codes:
+                return "fixed", profile.partition("|")[0]  # an extension's url is its definition's canonical
             child = rule.children.get(segment)
             if child is None:
-                profile = next((p for t in rule.types for p in t.profiles), None)
-                tree = self.trees.get(profile) if profile else None
+                tree = self.trees.get(profile.partition("|")[0]) if profile else None
                 child = tree.children.get(segment) if tree else None
-                if child is None and segment == "url" and profile and "Extension" in rule.type_codes:
-                    return "fixed", profile  # an extension's url is its canonical
+            if segment == "url" and "Extension" in rule.type_codes and rule.slice_name and not (child and child.fixed_kind):
+                return "fixed", rule.slice_name  # a sub-extension without a fixed url: its slice name, as the HL7 validator reads it
+            if child is None and rule.slices:
+                # the value is fixed in a slice of this element (FR Core's vital signs: code.coding:SBPCode.code)
+                for inner in sorted(rule.slices, key=lambda r: -r.min):
+                    found = self._expected_value(inner, ".".join(segments[position:]))
+                    if found[0] not in (None, "binding"):
+                        return found
             if child is None:
                 return None, None
             rule = child
@@ -378,6 +405,25 @@ class ProfileSet:
         return None, None
 
     # ------------------------------------------------------------ queries
+    def describe(self) -> dict[str, list[dict]]:
+        """Every compiled tree as plain data, one row per rule (``tddui-gateway rules``)."""
+        def row(rule: ElementRule) -> dict:
+            found = {"id": rule.id, "card": f"{rule.min}..{'*' if rule.max is None else rule.max}"}
+            if rule.types:
+                found["types"] = [t.code + (f"({', '.join(t.profiles + t.target_profiles)})"
+                                            if t.profiles or t.target_profiles else "") for t in rule.types]
+            if rule.fixed_kind:
+                found[rule.fixed_kind] = rule.fixed
+            if rule.binding_strength:
+                found["binding"] = f"{rule.binding_strength} {rule.value_set}"
+            if rule.invariants:
+                found["invariants"] = {i.key: i.expression for i in rule.invariants}
+            if rule.discriminators:
+                found["slicing"] = f"{rule.slicing_rules} by " + ", ".join(f"{d.kind}:{d.path}" for d in rule.discriminators)
+            return found
+
+        return {url: [row(rule) for rule in self.all_rules(tree)] for url, tree in sorted(self.trees.items())}
+
     def tree(self, url: str) -> ElementRule | None:
         return self.trees.get(url.partition("|")[0])
 

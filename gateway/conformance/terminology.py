@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.conformance.findings import Findings
 from gateway.packages import PackageSet
 
 
@@ -52,6 +53,28 @@ def codes_in(value) -> list[tuple[str | None, str]]:
     return [(c.get("system"), c["code"]) for c in codings
             if isinstance(c, dict) and isinstance(c.get("code"), str)
             and (c.get("system") is None or isinstance(c.get("system"), str))]
+
+
+def report_binding(code_list: CodeList, value_set: str, value, expression: str, rule_id: str,
+                   findings: Findings) -> None:
+    """Check a code, Coding or CodeableConcept against a required binding:
+    an error when the packages say no, a warning when they cannot tell."""
+    pairs = codes_in(value)
+    if not pairs:
+        return
+    verdicts = [code_list.verdict(system, code) for system, code in pairs]
+    if True in verdicts:
+        return
+    shown = ", ".join(f"{system}|{code}" if system else code for system, code in pairs)
+    if all(verdict is False for verdict in verdicts):
+        findings.add("error", "code-invalid",
+                     f"Le code {shown} n'appartient pas au jeu de valeurs obligatoire {value_set}.",
+                     f"Code {shown} is not in the required value set {value_set}.", expression, rule_id)
+    else:
+        findings.add("warning", "code-invalid",
+                     f"Le code {shown} n'a pas pu être vérifié : son système de codes n'est pas dans les packages chargés ({value_set}).",
+                     f"Code {shown} could not be checked: its code system is not in the loaded packages ({value_set}).",
+                     expression, rule_id)
 
 
 def _concepts(concepts: list[dict]):

@@ -66,3 +66,29 @@ def test_the_intake_limits_of_the_environment_apply(tmp_path, capsys, monkeypatc
     monkeypatch.setenv(variable, value)
     assert main(["validate", str(path), "--lang", "en"]) == 1
     assert f"[{rule}]" in capsys.readouterr().out
+
+
+def test_validate_works_from_any_folder_with_the_default_package_directory(tmp_path, monkeypatch, capsys):
+    write(tmp_path, "v1.json", "V1")
+    monkeypatch.delenv("FHIR_PACKAGE_DIR")
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", "v1.json"]) == 0
+    assert capsys.readouterr().out.strip().endswith("v1.json: valide")
+
+
+def test_a_missing_package_directory_says_how_to_fix_it(tmp_path, monkeypatch, capsys):
+    path = write(tmp_path, "v1.json", "V1")
+    monkeypatch.setenv("FHIR_PACKAGE_DIR", str(tmp_path / "nowhere"))
+    assert main(["validate", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert "nowhere does not exist" in error and "set FHIR_PACKAGE_DIR" in error
+
+
+def test_rules_prints_the_compiled_rules_as_json(capsys):
+    assert main(["rules"]) == 0
+    rules = json.loads(capsys.readouterr().out)
+    assert rules["package"] == "ans.fhir.fr.tddui#2.0.0-ballot"
+    assert "hl7.fhir.r4.core#4.0.1" in rules["closure"]
+    assert {r["id"] for r in rules["business_rules"]} >= {"BR-EMPTY", "BR-CREATE-ONLY", "BR-INS-PROFILE"}
+    sejour = rules["profiles"]["https://interop.esante.gouv.fr/ig/fhir/tddui/StructureDefinition/tddui-encounter-sejour"]
+    assert any(row["id"] == "Encounter.status" and "binding" in row for row in sejour)

@@ -8,6 +8,7 @@ from gateway.config import Settings
 from gateway.conformance import ConformanceEngine, EngineStartupError
 from gateway.conformance.fhirpath import FhirPath, typed_node
 from gateway.conformance.structure import Invariant
+from gateway.descriptor import load_descriptor
 from gateway.packages import PackageSet
 from tests.cases import CASES, load_examples, package_dir, v1
 
@@ -40,9 +41,9 @@ def test_a_broken_invariant_in_a_package_stops_start_up():
     packages = PackageSet.from_directory(package_dir(), [IG])
     broken = copy.deepcopy(packages.get(ENCOUNTER))
     broken["snapshot"]["element"][0]["constraint"][0]["expression"] = "contained.contained.empty( and"
-    packages.by_url[ENCOUNTER] = broken
+    packages.override(broken)
     with pytest.raises(EngineStartupError, match="tddui-encounter-sejour Encounter constraint dom-2"):
-        ConformanceEngine(packages, IG)
+        ConformanceEngine(packages, load_descriptor(IG, packages))
 
 
 def test_missing_package_directory_stops_start_up(tmp_path):

@@ -1,6 +1,8 @@
 """Dispatch and normalisation (gateway/normalise.py) as seen through judge()."""
 import copy
 
+import pytest
+
 from tests.cases import TDDUI, v1, v2
 
 
@@ -74,3 +76,22 @@ def test_unknown_profile_url_is_an_error(engine, examples):
     refused = {(i.code, i.expression, i.rule) for i in verdict.issues if i.blocking}
     assert ("not-supported", "Bundle.entry[1].resource.meta.profile[0]", "gateway-unknown-profile") in refused
     assert ("business-rule", "Bundle.entry[1].resource", "BR-FLUX1-PROFILES") in refused
+
+
+@pytest.mark.parametrize("meta", ["tddui-organization", 5, {"profile": "not-a-list"}], ids=["string", "number", "profile-string"])
+def test_a_malformed_meta_is_reported_not_repaired(engine, examples, meta):
+
+    bundle = v1(examples)
+    bundle["entry"][1]["resource"]["meta"] = meta
+    verdict = engine.judge(bundle)
+    assert not verdict.accepted
+    assert verdict.bundle["entry"][1]["resource"]["meta"] == meta
+    assert any(i.expression.startswith("Bundle.entry[1].resource.meta") and i.blocking for i in verdict.issues)
+
+
+def test_bdl_8_without_full_url_says_the_full_url_is_missing(engine, examples):
+
+    bundle = v1(examples)
+    del bundle["entry"][1]["fullUrl"]
+    issue = next(i for i in engine.judge(bundle).issues if i.rule == "bdl-8")
+    assert "fullUrl missing" in issue.message.en and "fullUrl absent" in issue.message.fr

@@ -27,7 +27,7 @@ import java.util.regex.Pattern;
  * <ol>
  *   <li><b>Missing canonicals</b>: the message names one of the canonical URLs listed in
  *   {@code tddui.hapi.tolerated-missing-canonicals} (definitions the packages reference but that
- *   are not available offline, e.g. the imposeProfile extension or the R5 cross-version extensions).</li>
+ *   are in no package of the closure, e.g. the NOS ValueSet JDV-J78-Civilite-RASS).</li>
  *   <li><b>Unknown code systems</b>: the message is about a code from a code system that this
  *   server does not have at all (checked against the validation support chain), e.g. a required
  *   FR Core binding whose NOS code system is not shipped. The code cannot be checked, so this is a
@@ -52,6 +52,7 @@ public class KnownGapsValidatorModule implements IValidatorModule {
 			Pattern.compile("The Coding provided \\(([^#)\\s]+)#"),
 			Pattern.compile("A definition for CodeSystem '([^']+)' could not be found"),
 			Pattern.compile("Unknown code system:? '?([^'\\s]+)"));
+	private static final Pattern CODES_LIST = Pattern.compile("\\(codes = ([^)]+)\\)\\s*$");
 	private static final Pattern PROFILE_MATCH =
 			Pattern.compile("^Unable to find a profile match for (\\S+) among choices: (.+)$");
 
@@ -124,6 +125,17 @@ public class KnownGapsValidatorModule implements IValidatorModule {
 	}
 
 	boolean isAboutUnknownCodeSystem(String theText) {
+		// "None of the codings provided are in the value set ... (codes = s1#c1, s2#c2)": every system unknown
+		Matcher codes = CODES_LIST.matcher(theText);
+		if (codes.find()) {
+			for (String code : codes.group(1).split(",\\s*")) {
+				int hash = code.indexOf('#');
+				if (hash <= 0 || myValidationSupport.fetchCodeSystem(code.substring(0, hash)) != null) {
+					return false;
+				}
+			}
+			return true;
+		}
 		for (Pattern p : UNKNOWN_CS_PATTERNS) {
 			Matcher m = p.matcher(theText);
 			if (m.find()) {

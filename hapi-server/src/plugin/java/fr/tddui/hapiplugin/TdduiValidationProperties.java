@@ -39,6 +39,69 @@ public class TdduiValidationProperties {
 	 */
 	private List<String> toleratedMissingCanonicals = new ArrayList<>();
 
+	/**
+	 * {@code file:} URLs of FHIR packages served to the validator from the files themselves
+	 * ({@link PackageFileValidationSupport}), not installed in the database.
+	 */
+	private List<String> validationPackages = new ArrayList<>();
+
+	/**
+	 * Packages of the closure that HAPI carries itself ({@code name#version}): hl7.fhir.r4.core is
+	 * HAPI's own R4 definitions (DefaultProfileValidationSupport). Logged; the gateway's tests compare it.
+	 */
+	private List<String> builtInPackages = new ArrayList<>();
+
+	/**
+	 * R5 cross-version extensions to build in the validation chain ({@link CrossVersionExtensionSupport}):
+	 * each with its {@code url} and the R5 element's {@code type}.
+	 */
+	private List<CrossVersionExtension> crossVersionExtensions = new ArrayList<>();
+
+	public static class CrossVersionExtension {
+		private String url;
+		private String type;
+
+		public String getUrl() {
+			return url;
+		}
+
+		public void setUrl(String url) {
+			this.url = url;
+		}
+
+		public String getType() {
+			return type;
+		}
+
+		public void setType(String type) {
+			this.type = type;
+		}
+	}
+
+	public List<CrossVersionExtension> getCrossVersionExtensions() {
+		return crossVersionExtensions;
+	}
+
+	public void setCrossVersionExtensions(List<CrossVersionExtension> crossVersionExtensions) {
+		this.crossVersionExtensions = crossVersionExtensions;
+	}
+
+	public List<String> getValidationPackages() {
+		return validationPackages;
+	}
+
+	public void setValidationPackages(List<String> validationPackages) {
+		this.validationPackages = validationPackages;
+	}
+
+	public List<String> getBuiltInPackages() {
+		return builtInPackages;
+	}
+
+	public void setBuiltInPackages(List<String> builtInPackages) {
+		this.builtInPackages = builtInPackages;
+	}
+
 	/** Master switch for {@link KnownGapsValidatorModule} (false = raw HAPI validation results). */
 	private boolean tolerateKnownGaps = true;
 

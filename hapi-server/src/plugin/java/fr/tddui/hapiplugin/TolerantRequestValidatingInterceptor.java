@@ -1,5 +1,6 @@
 package fr.tddui.hapiplugin;
 
+import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.context.support.IValidationSupport;
 import ca.uhn.fhir.rest.api.server.RequestDetails;
 import ca.uhn.fhir.rest.server.interceptor.RequestValidatingInterceptor;
@@ -8,12 +9,15 @@ import ca.uhn.fhir.validation.ResultSeverityEnum;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import org.hl7.fhir.common.hapi.validation.support.UnknownCodeSystemWarningValidationSupport;
+import org.hl7.fhir.common.hapi.validation.support.ValidationSupportChain;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.stereotype.Component;
 
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 
 /**
@@ -62,6 +66,24 @@ public class TolerantRequestValidatingInterceptor extends RequestValidatingInter
 		} else {
 			ourLog.warn("No UnknownCodeSystemWarningValidationSupport bean: tddui.hapi.unknown-code-system-severity ignored");
 		}
+
+		if (!theProps.getValidationPackages().isEmpty() || !theProps.getCrossVersionExtensions().isEmpty()) {
+			if (!(theValidationSupport instanceof ValidationSupportChain chain)) {
+				throw new IllegalStateException("tddui.hapi.validation-packages and cross-version-extensions need "
+						+ "HAPI's ValidationSupportChain, found " + theValidationSupport.getClass().getName());
+			}
+			FhirContext context = theValidationSupport.getFhirContext();
+			if (!theProps.getValidationPackages().isEmpty()) {
+				chain.addValidationSupport(new PackageFileValidationSupport(context, theProps.getValidationPackages()));
+			}
+			if (!theProps.getCrossVersionExtensions().isEmpty()) {
+				Map<String, String> types = new HashMap<>();
+				theProps.getCrossVersionExtensions().forEach(e -> types.put(e.getUrl(), e.getType()));
+				chain.addValidationSupport(new CrossVersionExtensionSupport(context, types));
+			}
+			chain.invalidateCaches();
+		}
+		ourLog.info("Packages HAPI carries itself: {}", theProps.getBuiltInPackages());
 
 		IValidatorModule module = theInstanceValidator;
 		if (theProps.isTolerateKnownGaps()) {
