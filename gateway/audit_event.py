@@ -14,7 +14,9 @@ by ``'…'`` (messages quote the offending value, which may be an INS or a name)
 from __future__ import annotations
 
 import logging
+import os
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Sequence
@@ -144,6 +146,25 @@ def write_refusal(hapi_base_url: str, audit_event: dict,
         log.error("audit event not stored", extra={"fields": {"event": "audit-event-failed",
                                                                "error": type(exc).__name__}})
     return None
+
+
+class RefusalWriter:
+    """Writes refusals' AuditEvents off the request path, so a silent HAPI never delays an answer.
+
+    One small thread pool per process, made on first use: gunicorn forks its
+    workers after loading the app, and threads do not survive a fork.
+    """
+
+    def __init__(self, hapi_base_url: str, threads: int = 2):
+        self.hapi_base_url = hapi_base_url
+        self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._pid: int | None = None
+
+    def submit(self, audit_event: dict) -> Future:
+        if self._pool is None or self._pid != os.getpid():
+            self._pool, self._pid = ThreadPoolExecutor(self.threads, thread_name_prefix="audit"), os.getpid()
+        return self._pool.submit(write_refusal, self.hapi_base_url, audit_event)
 
 
 @dataclass(frozen=True)

@@ -82,12 +82,14 @@ class SubmissionPipeline:
         self.descriptor = descriptor
         self.hapi = hapi
         self.receipt_mode = receipt_mode
+        self.refusal_audit = audit_event.RefusalWriter(hapi.base_url)
 
     def submit(self, incoming: Incoming) -> Answer:
         """Run every stage; a refusal is counted, logged, audited and raised again for the caller to render.
 
         An accepted submission's AuditEvent is stored in its own transaction;
-        a refusal's (the gateway's, or HAPI's relayed) is written on its own here.
+        a refusal's (the gateway's, or HAPI's relayed) is written on its own, in
+        the background, so that a HAPI that is down or silent never delays the answer.
         """
         trace = {"producer": None, "submission": None, "legal_entity": None, "entries": None}
         try:
@@ -103,7 +105,7 @@ class SubmissionPipeline:
         return answer
 
     def _audit_refusal(self, incoming: Incoming, trace: dict, status: int, issues: list) -> None:
-        audit_event.write_refusal(self.hapi.base_url, self._audit_event(incoming, trace, status, issues))
+        self.refusal_audit.submit(self._audit_event(incoming, trace, status, issues))
 
     @staticmethod
     def _audit_event(incoming: Incoming, trace: dict, status: int, issues: list) -> dict:

@@ -28,7 +28,7 @@ DEFAULTS = {
     "PROXY_REQUESTS_PER_SECOND": "10",
     "PROXY_REQUEST_BURST": "40",
     "PROXY_UPSTREAM_TIMEOUT": "180",
-    "GATEWAY_MAX_BODY_BYTES": "20971520",
+    "GATEWAY_MAX_BODY_BYTES": "83886080",
     "GATEWAY_CLIENT_CERT_HEADER": "X-SSL-Client-S-DN",
 }
 TEMPORARY_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")

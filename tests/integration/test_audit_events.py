@@ -16,9 +16,15 @@ on_both_databases = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 
 def submission_of(hapi, request_id: str) -> audit_event.Submission:
-    found = [s for s in audit_event.search(hapi.base_url, producer="test-dui", limit=200) if s.request_id == request_id]
-    assert len(found) == 1, found
-    return found[0]
+    """The one AuditEvent of a request; a refusal's is written in the background, so wait for it a little."""
+    deadline = time.monotonic() + 20
+    while True:
+        found = [s for s in audit_event.search(hapi.base_url, producer="test-dui", limit=200)
+                 if s.request_id == request_id]
+        if found or time.monotonic() > deadline:
+            assert len(found) == 1, found
+            return found[0]
+        time.sleep(0.5)
 
 
 @on_both_databases

@@ -75,9 +75,12 @@ def test_trusted_hapi_still_enforces_referential_integrity_atomically(trusted_ha
 
 
 def test_trusted_hapi_still_parses_strictly(trusted_hapi, engine, fresh_bundle):
-    """HAPI's parser, not its validator, refuses a code outside an R4 enumeration (400), in both modes."""
-    fresh_bundle["entry"][2]["resource"]["status"] = "bogus"
+    """HAPI's parser, not its validator, refuses a code outside an R4 enumeration (400), in both modes.
+
+    The gateway refuses such a code itself now; it is set here after the gateway's checks.
+    """
     bundle = forwarded(engine, fresh_bundle)
+    bundle["entry"][2]["resource"]["status"] = "bogus"
     answer = requests.post(f"{trusted_hapi.base_url}/", json=bundle, headers=FHIR_JSON, timeout=180)
     assert answer.status_code == 400, answer.text[:500]
     assert "EncounterStatus" in answer.text
