@@ -189,6 +189,13 @@ class BaseChecker:
 
     @staticmethod
     def _entry(entry: dict, expression: str, findings: Findings) -> None:
+        request = entry.get("request")
+        url = request.get("url") if isinstance(request, dict) else None
+        if isinstance(url, str) and url and absolute_problem(url) is None:
+            findings.add("error", "value",
+                         f"Bundle.entry.request.url est relative à la racine du serveur, pas {_shorten(url)}.",
+                         f"Bundle.entry.request.url is relative to the server root, not {_shorten(url)}.",
+                         f"{expression}.request.url", "fhir-request-url")
         full_url, resource = entry.get("fullUrl"), entry.get("resource")
         if not isinstance(full_url, str) or not full_url or not isinstance(resource, dict):
             return

@@ -178,6 +178,13 @@ class ProfileChecker:
         target = ctx.resolve(instance.value["reference"])
         if target is None:
             return  # an unresolved reference is a business-rule issue
+        declared = instance.value.get("type")
+        if isinstance(declared, str) and declared != target.get("resourceType"):
+            # R4 Reference.type: the type of the target, when the reference is literal
+            ctx.findings.add("error", "invalid",
+                             f"Reference.type {declared} ne correspond pas à la ressource référencée ({target.get('resourceType')}).",
+                             f"Reference.type {declared} does not match the referenced resource ({target.get('resourceType')}).",
+                             f"{instance.expression}.type", "Reference.type")
         conforms = ctx.match.conforms_to(target) | {R4_BASE + str(target.get("resourceType"))}
         if not targets & conforms:
             names = ", ".join(sorted(t.rpartition("/")[2] for t in targets))

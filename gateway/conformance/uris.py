@@ -6,6 +6,7 @@
   ``Identifier.system``, ``Quantity.system`` (their R4 definitions),
   ``Extension.url`` but for a complex extension's own (extensibility.html) and ``Bundle.entry.fullUrl``
   (bundle.html: "fullUrl SHALL be an absolute URL ... or a urn:uuid / urn:oid");
+- ``Bundle.entry.request.url`` is relative to the server root (bundle.html);
 - a RESTful ``fullUrl`` ends with the entry's ``Type/id`` and is not version
   specific (bundle.html §3.3.1).
 """

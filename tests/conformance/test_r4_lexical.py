@@ -99,3 +99,17 @@ def test_names_r4_lacks_are_unknown_elements_in_datatypes(engine, examples, name
     bundle = v1(examples)
     bundle["entry"][0]["resource"]["identifier"][0][name] = "x"
     assert (f"Bundle.entry[0].resource.identifier[0].{name}", "fhir-element") in refusals(engine.judge(bundle))
+
+
+def test_a_request_url_is_relative_to_the_server_root(engine, examples):
+    bundle = v1(examples)
+    bundle["entry"][0]["request"]["url"] = "http://foreign.example.org/fhir/Patient"
+    assert ("Bundle.entry[0].request.url", "fhir-request-url") in refusals(engine.judge(bundle))
+
+
+def test_reference_type_names_the_referenced_resource(engine, examples):
+    bundle = v1(examples)
+    bundle["entry"][2]["resource"]["subject"]["type"] = "Group"
+    assert ("Bundle.entry[2].resource.subject.type", "Reference.type") in refusals(engine.judge(bundle))
+    bundle["entry"][2]["resource"]["subject"]["type"] = "Patient"
+    assert engine.judge(bundle).accepted
