@@ -23,6 +23,7 @@ from gateway.conformance.r4_model import ElementSpec, R4Model
 from gateway.conformance.structure import Invariant
 from gateway.conformance.terminology import Terminology, report_binding
 from gateway.conformance.uris import ABSOLUTE_ELEMENTS, URI_TYPES, absolute_problem, full_url_problem, urn_problem
+from gateway.conformance.uris import matches_own_identifier
 
 # a complex extension's own extensions may be named by a plain slice name (extensibility.html)
 _NESTED_EXTENSION_URL = re.compile(r"xtension(\[\d+\])?\.extension(\[\d+\])?\.url$")
@@ -197,6 +198,12 @@ class BaseChecker:
                          f"Bundle.entry.request.url is relative to the server root, not {_shorten(url)}.",
                          f"{expression}.request.url", "fhir-request-url")
         full_url, resource = entry.get("fullUrl"), entry.get("resource")
+        condition = request.get("ifNoneExist") if isinstance(request, dict) else None
+        if isinstance(condition, str) and isinstance(resource, dict) and not matches_own_identifier(condition, resource):
+            findings.add("error", "value",
+                         f"La ressource ne satisfait pas son propre ifNoneExist {_shorten(condition)}.",
+                         f"The resource does not match its own ifNoneExist {_shorten(condition)}.",
+                         f"{expression}.request.ifNoneExist", "fhir-if-none-exist")
         if not isinstance(full_url, str) or not full_url or not isinstance(resource, dict):
             return
         problem = full_url_problem(full_url, resource)

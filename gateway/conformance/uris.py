@@ -7,12 +7,16 @@
   ``Extension.url`` but for a complex extension's own (extensibility.html) and ``Bundle.entry.fullUrl``
   (bundle.html: "fullUrl SHALL be an absolute URL ... or a urn:uuid / urn:oid");
 - ``Bundle.entry.request.url`` is relative to the server root (bundle.html);
+- a conditional create's ``ifNoneExist`` ``identifier=system|value`` is met
+  by the resource it creates (HAPI answers 412 otherwise: http.html §3.1.0.8.1
+  creates the resource only when nothing matches, so it must match itself);
 - a RESTful ``fullUrl`` ends with the entry's ``Type/id`` and is not version
   specific (bundle.html §3.3.1).
 """
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qsl
 
 from gateway.conformance.r4_model import PrimitiveSpec
 
@@ -62,3 +66,18 @@ def full_url_problem(full_url: str, resource: dict) -> str | None:
     if tail is None or tail.groups() != (kind, rid):
         return f"a RESTful fullUrl ends with {kind}/{rid}"
     return None
+
+
+def matches_own_identifier(condition: str, resource: dict) -> bool:
+    """Whether each ``identifier=system|value`` of ``condition`` is one of the
+    resource's own identifiers (other search parameters are left to HAPI)."""
+    identifiers = resource.get("identifier") if isinstance(resource.get("identifier"), list) else []
+    own = {(i.get("system"), i.get("value")) for i in identifiers if isinstance(i, dict)}
+    own_values = {value for _system, value in own}
+    for name, token in parse_qsl(condition.partition("?")[2] or condition, keep_blank_values=True):
+        if name != "identifier":
+            continue
+        system, bar, value = token.rpartition("|")
+        if (system, value) not in own if bar else value not in own_values:
+            return False
+    return True

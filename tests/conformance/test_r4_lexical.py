@@ -113,3 +113,21 @@ def test_reference_type_names_the_referenced_resource(engine, examples):
     assert ("Bundle.entry[2].resource.subject.type", "Reference.type") in refusals(engine.judge(bundle))
     bundle["entry"][2]["resource"]["subject"]["type"] = "Patient"
     assert engine.judge(bundle).accepted
+
+
+def test_if_none_exist_names_the_resource_own_identifier(engine, examples):
+    bundle = v1(examples)
+    entry = bundle["entry"][0]
+    identifier = entry["resource"]["identifier"][0]
+    entry["request"]["ifNoneExist"] = f"identifier={identifier['system']}|{identifier['value']}"
+    assert ("Bundle.entry[0].request.ifNoneExist", "fhir-if-none-exist") not in refusals(engine.judge(bundle))
+    entry["request"]["ifNoneExist"] = "identifier=urn:oid:1.2.3|none"
+    assert ("Bundle.entry[0].request.ifNoneExist", "fhir-if-none-exist") in refusals(engine.judge(bundle))
+
+
+def test_a_type_id_reference_does_not_reach_an_entry_named_by_a_urn(engine, examples):
+    bundle = v1(examples)
+    bundle["entry"][0]["fullUrl"] = UUID
+    assert ("Bundle.entry[2].resource.subject.reference", "BR-REFERENCE-IN-BUNDLE") in refusals(engine.judge(bundle))
+    bundle["entry"][2]["resource"]["subject"]["reference"] = UUID
+    assert engine.judge(bundle).accepted
