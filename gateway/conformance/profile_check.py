@@ -222,9 +222,23 @@ class ProfileChecker:
         """An extension outside the profile's slices is still checked against
         its definition when the packages have it."""
         if rule.name in ("extension", "modifierExtension") and isinstance(instance.value, dict):
-            tree = self._profiles.extension_tree(str(instance.value.get("url")))
+            url = str(instance.value.get("url")).partition("|")[0]
+            tree = self._profiles.extension_tree(url)
             if tree is not None:
+                self._context(url, rule.path.rpartition(".")[0], instance, ctx)
                 self._profile(tree, instance, ctx)
+
+    def _context(self, url: str, owner: str, instance: Instance, ctx: CheckContext) -> None:
+        """An extension on a resource itself is allowed there by its definition's
+        ``context`` (extensibility.html); deeper places and FHIRPath contexts are left to HAPI."""
+        contexts = self._profiles.definitions.get(url, {}).get("context") or []
+        if "." in owner or not contexts or any(c.get("type") != "element" for c in contexts):
+            return
+        if not {c.get("expression") for c in contexts} & {owner, "Resource", "DomainResource", "Element"}:
+            ctx.findings.add("error", "structure",
+                             f"L'extension {url} n'est pas autorisée sur {owner} (contexte de sa définition).",
+                             f"The extension {url} is not allowed on {owner} (its definition's context).",
+                             instance.expression, "fhir-extension-context")
 
     @staticmethod
     def _count(rule: ElementRule, count: int, parent_expression: str, findings: Findings,

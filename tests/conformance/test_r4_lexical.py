@@ -131,3 +131,13 @@ def test_a_type_id_reference_does_not_reach_an_entry_named_by_a_urn(engine, exam
     assert ("Bundle.entry[2].resource.subject.reference", "BR-REFERENCE-IN-BUNDLE") in refusals(engine.judge(bundle))
     bundle["entry"][2]["resource"]["subject"]["reference"] = UUID
     assert engine.judge(bundle).accepted
+
+
+def test_an_extension_on_a_resource_is_allowed_there_by_its_context(engine, examples):
+    bundle = v1(examples)
+    patient = bundle["entry"][0]["resource"]
+    patient.setdefault("extension", []).append(
+        {"url": "https://interop.esante.gouv.fr/ig/fhir/tddui/StructureDefinition/tddui-exit-mode-label",
+         "valueString": "x"})  # its context is Encounter
+    where = f"Bundle.entry[0].resource.extension[{len(patient['extension']) - 1}]"
+    assert (where, "fhir-extension-context") in refusals(engine.judge(bundle))
