@@ -11,16 +11,22 @@ One pass in plain Python over the whole bundle: this is where ``ele-1``
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.conformance.findings import Findings
 from gateway.conformance.fhirpath import typed_node
+from gateway.conformance.narrative import xhtml_problems
 from gateway.conformance.primitives import primitive_problem
 from gateway.conformance.r4_model import ElementSpec, R4Model
 from gateway.conformance.structure import Invariant
 from gateway.conformance.terminology import Terminology, report_binding
+from gateway.conformance.uris import ABSOLUTE_ELEMENTS, URI_TYPES, absolute_problem, full_url_problem, urn_problem
+from gateway.conformance.uris import matches_own_identifier
 
+# a complex extension's own extensions may be named by a plain slice name (extensibility.html)
+_NESTED_EXTENSION_URL = re.compile(r"xtension(\[\d+\])?\.extension(\[\d+\])?\.url$")
 _NOT_CONTENT = frozenset({"id", "resourceType", "fhir_comments"})  # an element with only these fails ele-1
 
 
@@ -68,8 +74,13 @@ class BaseChecker:
             findings.add("error", "invariant", "Tout élément FHIR doit avoir une valeur ou des enfants (ele-1).",
                          "All FHIR elements must have a @value or children (ele-1).", expression, "ele-1")
         for key, value in element.items():
-            if key in ("resourceType", "fhir_comments"):
-                continue
+            if key == "resourceType" and type_path in self._model.resource_types:
+                continue  # anywhere else, and fhir_comments (gone in R4), is an unknown element
+            if value is None:
+                # R4 json.html: null only stands for a missing value inside an array
+                findings.add("error", "structure", f"La valeur JSON null est interdite ici : {key}.",
+                             f"A JSON null is not allowed here: {key}.", f"{expression}.{key.lstrip('_')}",
+                             "fhir-json-null")
             plain = key[1:] if key.startswith("_") else key
             if key.startswith("_") and plain in element:
                 continue  # visited with its value
@@ -81,6 +92,14 @@ class BaseChecker:
             extras = element.get("_" + plain)
             self._element(value if not key.startswith("_") else None, extras, spec,
                           f"{expression}.{spec.name}", walk)
+        if type_path == "Bundle.entry":
+            self._entry(element, expression, findings)
+        for spec in self._model.required_children.get(type_path, ()):
+            if spec.name not in element and "_" + spec.name not in element:
+                findings.add("error", "required",
+                             f"{spec.path} : au moins 1 attendu(s), 0 trouvé(s) (définition R4).",
+                             f"{spec.path}: at least 1 expected, 0 found (R4 definition).",
+                             f"{expression}.{spec.name}", spec.path)
 
     def _element(self, value, extras, spec: ElementSpec, expression: str, walk: "_Walk"):
         findings = walk.findings
@@ -127,6 +146,12 @@ class BaseChecker:
                     shown = _shorten(value)
                     findings.add("error", "value", f"Valeur {shown} invalide pour le type {type_code} ({problem}).",
                                  f"Invalid {type_code} value {shown} ({problem}).", expression, "fhir-primitive")
+                elif type_code in URI_TYPES:
+                    self._uri(value, spec, expression, findings)
+                elif type_code == "xhtml":
+                    for rule, reason in xhtml_problems(value):
+                        findings.add("error", "invariant", f"XHTML de la narration invalide ({reason}).",
+                                     f"Invalid narrative XHTML ({reason}).", expression, rule)
             if isinstance(extras, dict):
                 self._complex(extras, "Element", expression, walk)
             elif extras is not None:
@@ -153,6 +178,39 @@ class BaseChecker:
                                  f"Constraint {invariant.key} failed: {invariant.human}", expression, invariant.key)
             except Exception as exc:  # noqa: BLE001 - a crashing check becomes an issue
                 findings.crashed(invariant.key, expression, exc)
+
+    def _uri(self, value: str, spec: ElementSpec, expression: str, findings: Findings) -> None:
+        problem, rule = urn_problem(value, self._model.primitives), "fhir-uri-urn"
+        if problem is None and spec.path in ABSOLUTE_ELEMENTS and not _NESTED_EXTENSION_URL.search(expression):
+            problem, rule = absolute_problem(value), "fhir-uri-absolute"
+        if problem:
+            shown = _shorten(value)
+            findings.add("error", "value", f"URI {shown} invalide pour {spec.path} ({problem}).",
+                         f"Invalid URI {shown} for {spec.path} ({problem}).", expression, rule)
+
+    @staticmethod
+    def _entry(entry: dict, expression: str, findings: Findings) -> None:
+        request = entry.get("request")
+        url = request.get("url") if isinstance(request, dict) else None
+        if isinstance(url, str) and url and absolute_problem(url) is None:
+            findings.add("error", "value",
+                         f"Bundle.entry.request.url est relative à la racine du serveur, pas {_shorten(url)}.",
+                         f"Bundle.entry.request.url is relative to the server root, not {_shorten(url)}.",
+                         f"{expression}.request.url", "fhir-request-url")
+        full_url, resource = entry.get("fullUrl"), entry.get("resource")
+        condition = request.get("ifNoneExist") if isinstance(request, dict) else None
+        if isinstance(condition, str) and isinstance(resource, dict) and not matches_own_identifier(condition, resource):
+            findings.add("error", "value",
+                         f"La ressource ne satisfait pas son propre ifNoneExist {_shorten(condition)}.",
+                         f"The resource does not match its own ifNoneExist {_shorten(condition)}.",
+                         f"{expression}.request.ifNoneExist", "fhir-if-none-exist")
+        if not isinstance(full_url, str) or not full_url or not isinstance(resource, dict):
+            return
+        problem = full_url_problem(full_url, resource)
+        if problem:
+            shown = _shorten(full_url)
+            findings.add("error", "value", f"fullUrl {shown} invalide ({problem}).",
+                         f"Invalid fullUrl {shown} ({problem}).", f"{expression}.fullUrl", "fhir-full-url")
 
     def _binding(self, spec: ElementSpec, value, expression: str, findings: Findings) -> None:
         """A required binding of the R4 definition (rule id: the R4 element path)."""

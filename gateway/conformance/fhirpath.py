@@ -30,6 +30,7 @@ from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
 from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
 from gateway.conformance.errors import EngineStartupError
+from gateway.conformance.narrative import xhtml_problems
 
 R4 = models["r4"]
 PINNED_VERSION = "2.2.4"
@@ -42,9 +43,9 @@ def _has_value(inputs: list) -> bool:
 
 
 def _html_checks(inputs: list) -> bool:
-    """FHIR ``htmlChecks()`` (R4 ``txt-1``): the gateway does not sanitise XHTML
-    itself; HAPI does on forward. Only says whether there is a div to check."""
-    return len(inputs) == 1 and isinstance(inputs[0], str)
+    """FHIR ``htmlChecks()`` (R4 ``txt-1``, ``txt-2``): a single div that is
+    valid narrative XHTML (``narrative.xhtml_problems``)."""
+    return len(inputs) == 1 and isinstance(inputs[0], str) and not xhtml_problems(inputs[0])
 
 
 # FHIR additions to FHIRPath that invariants may call (FHIR R4 §2.1.9.x).

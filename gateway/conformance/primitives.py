@@ -7,6 +7,8 @@ The lexical rule of each primitive type is its definition's regex
   the definitions type positiveInt and unsignedInt as ``System.String``;
 - the 32-bit range of the integer types (said in datatypes.html text only);
 - a calendar date is a real date (a regex cannot tell 2023-02-30 apart);
+- no string value is empty (json.html: "values can never be empty"), even
+  where the regex allows it (``uri``: ``\\S*``);
 - string, markdown and xhtml are not blank (the regex ``[ \\r\\n\\t\\S]+`` is
   XML Schema's, where leading and trailing white space is collapsed away).
 """
@@ -36,6 +38,8 @@ def primitive_problem(spec: PrimitiveSpec, value) -> str | None:
         return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "JSON number expected"
     if not isinstance(value, str):
         return "JSON string expected"
+    if not value:
+        return "empty string"
     if type_code in _TEXT_TYPES:
         return None if value.strip(" \r\n\t") else "empty or blank text"
     if spec.regex is not None and not spec.regex.fullmatch(value):

@@ -178,6 +178,13 @@ class ProfileChecker:
         target = ctx.resolve(instance.value["reference"])
         if target is None:
             return  # an unresolved reference is a business-rule issue
+        declared = instance.value.get("type")
+        if isinstance(declared, str) and declared != target.get("resourceType"):
+            # R4 Reference.type: the type of the target, when the reference is literal
+            ctx.findings.add("error", "invalid",
+                             f"Reference.type {declared} ne correspond pas à la ressource référencée ({target.get('resourceType')}).",
+                             f"Reference.type {declared} does not match the referenced resource ({target.get('resourceType')}).",
+                             f"{instance.expression}.type", "Reference.type")
         conforms = ctx.match.conforms_to(target) | {R4_BASE + str(target.get("resourceType"))}
         if not targets & conforms:
             names = ", ".join(sorted(t.rpartition("/")[2] for t in targets))
@@ -215,9 +222,23 @@ class ProfileChecker:
         """An extension outside the profile's slices is still checked against
         its definition when the packages have it."""
         if rule.name in ("extension", "modifierExtension") and isinstance(instance.value, dict):
-            tree = self._profiles.extension_tree(str(instance.value.get("url")))
+            url = str(instance.value.get("url")).partition("|")[0]
+            tree = self._profiles.extension_tree(url)
             if tree is not None:
+                self._context(url, rule.path.rpartition(".")[0], instance, ctx)
                 self._profile(tree, instance, ctx)
+
+    def _context(self, url: str, owner: str, instance: Instance, ctx: CheckContext) -> None:
+        """An extension on a resource itself is allowed there by its definition's
+        ``context`` (extensibility.html); deeper places and FHIRPath contexts are left to HAPI."""
+        contexts = self._profiles.definitions.get(url, {}).get("context") or []
+        if "." in owner or not contexts or any(c.get("type") != "element" for c in contexts):
+            return
+        if not {c.get("expression") for c in contexts} & {owner, "Resource", "DomainResource", "Element"}:
+            ctx.findings.add("error", "structure",
+                             f"L'extension {url} n'est pas autorisée sur {owner} (contexte de sa définition).",
+                             f"The extension {url} is not allowed on {owner} (its definition's context).",
+                             instance.expression, "fhir-extension-context")
 
     @staticmethod
     def _count(rule: ElementRule, count: int, parent_expression: str, findings: Findings,

@@ -31,6 +31,7 @@ class ElementSpec:
     choice_type: str | None         # the type a choice key names, else None
     repeats: bool                   # max is not 1: a JSON array
     required_value_set: str | None  # canonical of a required binding
+    required: bool = False          # min >= 1 in the R4 definition
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class R4Model:
         self.kinds: dict[str, str] = {}                 # type -> primitive-type / complex-type / resource
         self.datatype_constraints: dict[str, tuple[dict, ...]] = {}
         self.choice_paths: dict[str, str] = {}          # "Observation.value" -> "Observation.value[x]"
+        self.required_children: dict[str, tuple[ElementSpec, ...]] = {}  # datatype -> its min >= 1 elements
         # parsed once and not kept: the tables below are all the engine needs of them
         definitions = [packages.get(entry.url, keep=False) for entry in packages.entries("StructureDefinition")
                        if entry.url == R4_BASE + str(entry.type) and entry.kind != "logical"]
@@ -65,6 +67,7 @@ class R4Model:
                                      "(hl7.fhir.r4.core#4.0.1 is needed)")
         for definition in base:
             self._add(definition)
+        self.required_children = _required_children(self.elements, self.kinds)
         self.resource_types = frozenset(t for t, kind in self.kinds.items() if kind == "resource")
 
     def _add(self, definition: dict) -> None:
@@ -97,7 +100,12 @@ class R4Model:
                         path, name[:-3], code, code, repeats, required)
             elif codes:
                 code = path if codes[0] in _NESTED_TYPES and len(codes) == 1 else codes[0]
-                self.elements[path] = ElementSpec(path, name, code, None, repeats, required)
+                if kind == "resource" and path == f"{type_name}.id":
+                    # R4 types Resource.id as System.String (fhir-type ``string``), yet
+                    # resource.html says a logical id is an ``id``; R5 corrected the type.
+                    code = "id"
+                self.elements[path] = ElementSpec(path, name, code, None, repeats, required,
+                                                  element.get("min", 0) >= 1)
 
     def element(self, type_path: str, key: str) -> ElementSpec | None:
         """The element ``key`` (a JSON name) of ``type_path`` (a type or a backbone path)."""
@@ -121,6 +129,17 @@ class R4Model:
 
     def is_primitive(self, type_code: str) -> bool:
         return self.kinds.get(type_code) == "primitive-type"
+
+
+def _required_children(elements: dict[str, ElementSpec], kinds: dict[str, str]) -> dict[str, tuple[ElementSpec, ...]]:
+    """The elements a datatype (or one of its backbones) must have: a profile
+    restates them only for the datatypes it profiles (``Narrative.status``)."""
+    found: dict[str, list[ElementSpec]] = {}
+    for path, spec in elements.items():
+        owner = path.partition(".")[0]
+        if spec.required and kinds.get(owner) == "complex-type":
+            found.setdefault(path.rpartition(".")[0], []).append(spec)
+    return {type_path: tuple(specs) for type_path, specs in found.items()}
 
 
 def _type_code(type_ref: dict) -> str:

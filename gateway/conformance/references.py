@@ -25,7 +25,9 @@ class BundleIndex:
                 tail = _ABSOLUTE_TAIL.search(full_url)
                 if tail:
                     self.by_type_id.setdefault(f"{tail.group(1)}/{tail.group(2)}", resource)
-            if isinstance(resource.get("id"), str) and isinstance(resource.get("resourceType"), str):
+            elif full_url is None and isinstance(resource.get("id"), str) and isinstance(resource.get("resourceType"), str):
+                # a Type/id reference names a RESTful fullUrl's tail; an entry whose
+                # fullUrl is a urn:uuid/urn:oid is reached by that urn only (as HAPI does)
                 self.by_type_id.setdefault(f"{resource['resourceType']}/{resource['id']}", resource)
 
     def resolve(self, reference: str) -> dict | None:

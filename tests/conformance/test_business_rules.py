@@ -53,5 +53,6 @@ def test_reference_by_full_url_resolves(engine, examples):
 
 def test_duplicate_full_url_names_the_second_entry(engine, examples):
     bundle = v1(examples)
-    bundle["entry"][2]["fullUrl"] = bundle["entry"][1]["fullUrl"]
+    # urn:uuid: a RESTful fullUrl naming another entry's resource is refused before (fhir-full-url)
+    bundle["entry"][1]["fullUrl"] = bundle["entry"][2]["fullUrl"] = "urn:uuid:3f1c0f1e-5a3b-4c1d-9e2f-0a1b2c3d4e5f"
     assert ("business-rule", "Bundle.entry[2].fullUrl", "BR-UNIQUE-FULLURL") in refusals(engine.judge(bundle))

@@ -67,8 +67,6 @@ def test_no_mutant_refused_by_hapi_gets_past_the_gateway(outcomes):
     assert not hapi_only, "\n".join(hapi_only)
 
 
-@pytest.mark.xfail(strict=True, reason="narratives HAPI cannot parse and an extension sent as an object make HAPI "
-                   "answer 500 while the engine accepts them; " + ENGINE_WORK_PENDING)
 def test_the_gateway_refuses_every_mutant_that_makes_hapi_fail(outcomes):
     """A HAPI 5xx must never reach a producer: the gateway refuses that bundle itself."""
     passed = [f"[{o.mutant.operator}] {o.mutant.description} -> HAPI {o.hapi_status}: {o.hapi_message[:120]}"
