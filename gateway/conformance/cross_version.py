@@ -23,7 +23,8 @@ def synthesise(url: str, r5_type: str, extension_definition: dict | None) -> dic
     elements = []
     for base in extension_definition["snapshot"]["element"]:
         element = copy.deepcopy(base)
-        element.pop("constraint", None) if element["id"] != "Extension" else None
+        if element["id"] != "Extension":
+            element.pop("constraint", None)
         if element["id"] == "Extension.extension":
             element["max"] = "0"
         elif element["id"] == "Extension.url":
