@@ -242,7 +242,7 @@ def test_a_package_cache_folder_is_read_like_a_tgz(tmp_path):
     directory = tmp_path / "cache"
     directory.mkdir()
     for path in package_dir().rglob("*.tgz"):
-        if path.name.startswith("ans.fhir.fr.tddui"):
+        if path.name == "ans.fhir.fr.tddui-2.0.0-ballot.tgz":
             with tarfile.open(path, "r:gz") as archive:
                 archive.extractall(directory / "ans.fhir.fr.tddui#2.0.0-ballot", filter="data")
         else:
