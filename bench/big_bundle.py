@@ -15,6 +15,13 @@ prints:
 * the gateway worker's peak RSS, and the resources stored.
 
     .venv/bin/python bench/big_bundle.py [--entries 10000] [--backend postgresql|h2] [--mode trusted|full]
+                                         [--hapi-settings before|after|both] [--timeout 900]
+
+With ``--hapi-settings both`` (the default) the same bundle is stored twice,
+each time by a freshly started HAPI on a new database: first with HAPI's
+settings from before the ingestion tuning, then as configured now, and the
+ratio is printed. Exit status 0 only when the last run answered 200/201 and
+stored exactly what was sent.
 """
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ import os
 import re
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -68,54 +76,111 @@ def metric_sum(text: str, name: str) -> float:
     return float(match.group(1)) if match else float("nan")
 
 
+BEFORE_TUNING = Path(__file__).resolve().parent / "hapi-before-tuning.yaml"
+
+
+@dataclass
+class Run:
+    """One bundle through one freshly started stack."""
+
+    settings: str
+    status: int
+    seconds: float
+    error: str
+    verdict: float
+    hapi: float
+    cpu: dict[str, float]
+    peak_rss_mb: list[float]
+    stored: dict[str, int]
+
+    def line(self) -> str:
+        if self.status == 0:
+            return f"{self.settings}: no answer after {self.seconds:.1f} s ({self.error[:120]})"
+        return (f"{self.settings}: status {self.status} in {self.seconds:.1f} s end to end"
+                + (f" ({self.error[:200]})" if self.error else "") + "\n"
+                f"  gateway: TDDUI checks {self.verdict:.1f} s, waiting for HAPI {self.hapi:.1f} s, the rest "
+                f"(intake, receipt, relay) {self.seconds - self.verdict - self.hapi:.1f} s\n"
+                "  CPU seconds meanwhile: " + ", ".join(f"{part} {value:.1f}" for part, value in self.cpu.items()) + "\n"
+                f"  gateway worker peak RSS: {', '.join(f'{m:.0f} MB' for m in self.peak_rss_mb)}; stored: {self.stored}")
+
+
+def hapi_database(postgres: PostgresServer | None, name: str, settings: str) -> dict | None:
+    """HapiServer arguments: a new database per run, and the settings before or after the tuning."""
+    database = postgres.hapi_database(name) if postgres else {"extra_env": {}}
+    if settings == "before":
+        database = {**database, "extra_env": {**database["extra_env"],
+                                              "SPRING_CONFIG_ADDITIONAL_LOCATION": f"file:{BEFORE_TUNING}"}}
+        if postgres:
+            database["datasource_url"] = database["datasource_url"].split("?")[0]
+    return database if postgres or settings == "before" else None
+
+
+def run_once(settings: str, bundle: dict, body: bytes, producer, postgres: PostgresServer | None,
+             mode: str, timeout: float) -> Run:
+    os.environ["HAPI_READ_TIMEOUT"] = str(timeout)
+    with Stack([producer], workers=1, request_validation=mode,
+               database=hapi_database(postgres, f"hapi_{settings}", settings)) as stack:
+        hapi_pids = processes(lambda pid, ppid, pgid, cmd: pgid == stack.hapi.process.pid)
+        worker_pids = processes(lambda pid, ppid, pgid, cmd: ppid == stack.gateway.process.pid)
+        postmaster = int((postgres.data / "postmaster.pid").read_text().split()[0]) if postgres else None
+
+        def cpu() -> dict[str, float]:
+            database = processes(lambda pid, ppid, pgid, cmd: postmaster in (pid, ppid)) if postgres else set()
+            return {"gateway": cpu_seconds(worker_pids), "HAPI": cpu_seconds(hapi_pids),
+                    "PostgreSQL": cpu_seconds(database)}
+
+        before = cpu()
+        result = post(requests.Session(), stack.gateway_url, body, producer.headers(), producer.id, (200, 201),
+                      timeout=timeout + 60)
+        after = cpu()
+        metrics = requests.get(stack.gateway_url + "metrics", timeout=30).text
+        return Run(settings, result.status, result.seconds, result.error,
+                   metric_sum(metrics, "tddui_verdict_seconds"), metric_sum(metrics, "tddui_hapi_seconds"),
+                   {part: after[part] - before[part] for part in before}, stack.worker_peak_rss_mb(),
+                   stack.stored())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--backend", choices=("postgresql", "h2"), default="postgresql")
     parser.add_argument("--mode", choices=("trusted", "full"), default="trusted", help="HAPI_REQUEST_VALIDATION")
+    parser.add_argument("--hapi-settings", choices=("before", "after", "both"), default="both",
+                        help="HAPI as configured before the ingestion tuning (bench/hapi-before-tuning.yaml), "
+                             "as hapi-config/application.yaml configures it now, or both, one after the other")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds the gateway waits for HAPI")
     args = parser.parse_args(argv)
     factory = BundleFactory()
     producer = producers(1, 4)[0]
     started_build = time.perf_counter()
     bundle = factory.make(args.entries, producer.take_finess())
     body = body_of(bundle)
-    kinds = {kind: sum(1 for e in bundle["entry"] if e["resource"]["resourceType"] == kind)
-             for kind in ("Patient", "Organization", "Encounter")}
-    print(f"==> {args.entries:,} entries ({kinds}), {len(body) / 1e6:.1f} MB, built in "
-          f"{time.perf_counter() - started_build:.1f} s", flush=True)
+    expected = factory.stored_per_bundle(bundle)
+    print(f"==> {args.entries:,} entries ({ {k: v for k, v in expected.items() if k != 'Provenance'} }), "
+          f"{len(body) / 1e6:.1f} MB, built in {time.perf_counter() - started_build:.1f} s", flush=True)
 
+    runs = []
     with contextlib.ExitStack() as running:
         postgres = None
         if args.backend == "postgresql":
             postgres = PostgresServer()
             running.callback(postgres.stop)
             postgres.start()
-        stack = running.enter_context(Stack([producer], workers=1, request_validation=args.mode,
-                                            database=postgres.hapi_database() if postgres else None))
-        hapi_pids = processes(lambda pid, ppid, pgid, cmd: pgid == stack.hapi.process.pid)
-        worker_pids = processes(lambda pid, ppid, pgid, cmd: ppid == stack.gunicorn.pid)
-        postmaster = int((postgres.data / "postmaster.pid").read_text().split()[0]) if postgres else None
+        for settings in (("before", "after") if args.hapi_settings == "both" else (args.hapi_settings,)):
+            runs.append(run_once(settings, bundle, body, producer, postgres, args.mode, args.timeout))
+            print(runs[-1].line(), flush=True)
 
-        def database_pids() -> set[int]:
-            return processes(lambda pid, ppid, pgid, cmd: postmaster in (pid, ppid)) if postgres else set()
-
-        before = {"gateway": cpu_seconds(worker_pids), "HAPI": cpu_seconds(hapi_pids),
-                  "PostgreSQL": cpu_seconds(database_pids())}
-        result = post(requests.Session(), stack.gateway_url, body, producer.headers(), producer.id, (201,),
-                      timeout=1800)
-        after = {"gateway": cpu_seconds(worker_pids), "HAPI": cpu_seconds(hapi_pids),
-                 "PostgreSQL": cpu_seconds(database_pids())}
-        metrics = requests.get(stack.gateway_url + "metrics", timeout=30).text
-        stored = stack.stored()
-        peaks = stack.worker_peak_rss_mb()
-
-    print(f"status {result.status} in {result.seconds:.1f} s end to end" + (f": {result.error}" if result.error else ""))
-    verdict, hapi = metric_sum(metrics, "tddui_verdict_seconds"), metric_sum(metrics, "tddui_hapi_seconds")
-    print(f"gateway: TDDUI checks {verdict:.1f} s, waiting for HAPI {hapi:.1f} s, the rest (intake, receipt, relay) "
-          f"{result.seconds - verdict - hapi:.1f} s")
-    print("CPU seconds meanwhile: " + ", ".join(f"{part} {after[part] - before[part]:.1f}" for part in before))
-    print(f"gateway worker peak RSS: {', '.join(f'{m:.0f} MB' for m in peaks)}; stored: {stored}")
-    return 0 if result.status == 201 else 1
+    finished = [run for run in runs if run.status in (200, 201)]
+    if len(finished) == 2:
+        print(f"after/before end-to-end time: {finished[1].seconds / finished[0].seconds:.2f}x "
+              f"({args.entries:,} entries, {args.backend}, {args.mode})")
+    elif len(runs) == 2 and runs[0].status == 0 and runs[1] in finished:
+        print(f"before did not finish within {args.timeout:.0f} s; after: {runs[1].seconds:.1f} s")
+    # Each run starts on an empty database: everything sent, plus the one Provenance, must be stored.
+    incomplete = [run.settings for run in finished if run.stored != expected]
+    if incomplete:
+        print(f"stored is not what was sent ({', '.join(incomplete)}): expected {expected}")
+    return 0 if runs[-1] in finished and not incomplete else 1
 
 
 if __name__ == "__main__":

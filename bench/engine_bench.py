@@ -40,6 +40,13 @@ def generated_bundle(size: int) -> dict:
         entry["fullUrl"] = f"urn:uuid:{uuid.UUID(int=number)}"
         entry["resource"]["id"] = f"{entry['resource']['id'][:40]}-{number}"
         entries.append(entry)
+        # business identifiers of their own: one bundle never names one record twice (BR-UNIQUE-BUSINESS-ID)
+        for identifier in entry["resource"].get("identifier") or []:
+            if entry["resource"]["resourceType"] == "Patient":
+                identifier["value"] = identifier["value"][:-6] + f"{number:06d}"
+            elif entry["resource"]["resourceType"] == "Organization":
+                finess = f"7{number:08d}"
+                identifier["value"] = finess if identifier["value"] and len(identifier["value"]) == 9 else "1" + finess
         return entry["fullUrl"]
 
     patient_url = organization_url = None

@@ -167,6 +167,7 @@ def one_organisation(bundle: dict) -> dict:
             replacement = copy.deepcopy(stay)
             replacement["fullUrl"] = entry["fullUrl"]
             replacement["resource"]["id"] = f"{stay['resource']['id'][:40]}-o{index}"
+            replacement["resource"]["identifier"][0]["value"] += f"-o{index}"
             replacement["resource"]["subject"] = {"reference": patient_url}
             entries[index] = entry = replacement
         if entry["resource"]["resourceType"] == "Encounter":

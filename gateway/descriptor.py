@@ -34,8 +34,10 @@ class IdentifierPattern:
             return False
         if self.system and identifier.get("system") != self.system:
             return False
-        codings = [(c.get("system"), c.get("code")) for c in (identifier.get("type") or {}).get("coding") or []
-                   if isinstance(c, dict)] if isinstance(identifier.get("type"), dict) else []
+        # also asked of bundles not yet judged (BR-UNIQUE-BUSINESS-ID): any JSON shape may come
+        coding = identifier["type"].get("coding") if isinstance(identifier.get("type"), dict) else None
+        codings = [(c.get("system"), c.get("code")) for c in coding if isinstance(c, dict)] \
+            if isinstance(coding, list) else []
         return all(any((system is None or system == s) and (code is None or code == c) for s, c in codings)
                    for system, code in self.type_codings)
 

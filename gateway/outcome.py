@@ -37,6 +37,7 @@ class Issue:
     message: Message
     expression: str | None = None
     rule: str | None = None
+    related: tuple[str, ...] = ()   # further elements the same issue names (two entries in conflict)
 
     @property
     def blocking(self) -> bool:
@@ -52,7 +53,7 @@ def operation_outcome(issues: list[Issue], language: str = "fr") -> dict:
             entry["details"] = {"coding": [{"system": RULE_SYSTEM, "code": issue.rule}]}
         entry["diagnostics"] = issue.message.text(language)
         if issue.expression:
-            entry["expression"] = [issue.expression]
+            entry["expression"] = [issue.expression, *issue.related]
         rendered.append(entry)
     if not rendered:
         rendered.append({

@@ -51,7 +51,8 @@ class PostgresServer:
             subprocess.run([str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
                             database], env=dict(os.environ, PGPASSWORD=self.password), check=True,
                            capture_output=True, timeout=120)
-        url = f"jdbc:postgresql://127.0.0.1:{self.port}/{database or self.database}"
+        # reWriteBatchedInserts: pgjdbc sends a JDBC batch as multi-row INSERTs (as compose.yaml does)
+        url = f"jdbc:postgresql://127.0.0.1:{self.port}/{database or self.database}?reWriteBatchedInserts=true"
         return {"datasource_url": url, "extra_env": {
             "SPRING_DATASOURCE_USERNAME": self.user,
             "SPRING_DATASOURCE_PASSWORD": self.password,

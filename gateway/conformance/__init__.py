@@ -288,14 +288,14 @@ class ConformanceEngine:
 
     def _business_rules(self, bundle, entry_profiles, references, index, findings: Findings) -> None:
         view = BundleView(bundle, entry_profiles, self.entry_profiles, references, index.resolve,
-                          self._has_ins, self._ins_profile)
+                          self._has_ins, self._ins_profile, self.descriptor.business_identifiers)
         already_refused = findings.errors_at()
         for rule in self.business_rules:
             def run(rule=rule):
                 for issue in rule.check(view):
                     if issue.expression not in already_refused:  # the profile already said it
                         findings.add(issue.severity, issue.code, issue.message.fr, issue.message.en,
-                                     issue.expression, issue.rule)
+                                     issue.expression, issue.rule, issue.related)
             self._guarded(rule.row.id, None, findings, run)
 
     @staticmethod

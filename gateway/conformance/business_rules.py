@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 from gateway.conformance.errors import EngineStartupError
 from gateway.conformance.fhirpath import CompiledExpression, FhirPath, is_true, typed_node
-from gateway.descriptor import BusinessRuleRow
+from gateway.descriptor import BusinessRuleRow, IdentifierPattern
 from gateway.outcome import Issue, Message
 
 
@@ -31,6 +31,7 @@ class BundleView:
     resolve: Callable[[str], dict | None]
     has_ins: Callable[[dict], bool]
     ins_profile: str | None
+    business_identifiers: dict[str, tuple[IdentifierPattern, ...]]   # resource type -> its identifier slices
 
     @property
     def entries(self) -> list:
@@ -38,8 +39,9 @@ class BundleView:
         return entries if isinstance(entries, list) else []
 
 
-# A named check yields (expression, French text, English text) for each place it refuses.
-Finding = tuple[str, str, str]
+# A named check yields (expression, French text, English text) for each place it refuses;
+# the expression is a tuple when one issue names several elements (the first is the issue's own).
+Finding = tuple[str | tuple[str, ...], str, str]
 
 
 def flow_profiles(view: BundleView) -> Iterator[Finding]:
@@ -94,11 +96,45 @@ def ins_patient_profile(view: BundleView) -> Iterator[Finding]:
                    f"A patient sent with an INS must use profile {name}.")
 
 
+def unique_business_identifiers(view: BundleView) -> Iterator[Finding]:
+    """Two entries of one type sharing a business identifier would name one stored record twice.
+
+    A bundle has one legal entity, so "within the legal entity" is "within the
+    bundle". One pass with a dict: linear in the identifiers, whatever the size.
+    """
+    first_seen: dict[tuple[str, str | None, str], tuple[int, str]] = {}
+    reported: set[tuple[int, int]] = set()
+    for index, entry in enumerate(view.entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or not isinstance(resource.get("identifier"), list):
+            continue
+        kind = resource.get("resourceType")
+        patterns = view.business_identifiers.get(kind, ()) if isinstance(kind, str) else ()
+        for number, identifier in enumerate(resource["identifier"]):
+            # a malformed system (not a string) is the R4 pass's to report; it names no record
+            if not any(pattern.matches(identifier) for pattern in patterns) \
+                    or not isinstance(identifier.get("system"), (str, type(None))):
+                continue
+            here = f"Bundle.entry[{index}].resource.identifier[{number}]"
+            earlier_index, earlier = first_seen.setdefault((kind, identifier.get("system"), identifier["value"]),
+                                                           (index, here))
+            if earlier_index == index or (earlier_index, index) in reported:
+                continue
+            reported.add((earlier_index, index))
+            shown = f"{identifier.get('system') or ''}|{identifier['value']}"
+            yield ((here, earlier),
+                   f"L'identifiant métier {shown} est déjà porté par une autre ressource {kind} du Bundle "
+                   f"(Bundle.entry[{earlier_index}]) : les deux entrées désigneraient le même enregistrement.",
+                   f"Business identifier {shown} is already carried by another {kind} of the Bundle "
+                   f"(Bundle.entry[{earlier_index}]): both entries would name the same stored record.")
+
+
 NAMED_CHECKS: dict[str, Callable[[BundleView], Iterator[Finding]]] = {
     "flow_profiles": flow_profiles,
     "references_resolve": references_resolve,
     "unique_full_urls": unique_full_urls,
     "ins_patient_profile": ins_patient_profile,
+    "unique_business_identifiers": unique_business_identifiers,
 }
 
 
@@ -134,7 +170,8 @@ class BusinessRule:
         row = self.row
         if row.check is not None:
             for expression, fr, en in NAMED_CHECKS[row.check](view):
-                yield Issue("error", row.code, Message(fr, en), expression, row.id)
+                own, *related = (expression,) if isinstance(expression, str) else expression
+                yield Issue("error", row.code, Message(fr, en), own, row.id, tuple(related))
             return
         type_path = "Bundle" + (f".{row.context}" if row.context else "")
         for expression, node in _nodes(view.bundle, row.context):

@@ -28,11 +28,12 @@ class Findings:
         self.issues: list[Issue] = []
         self._seen: set[tuple] = set()
 
-    def add(self, severity: str, code: str, fr: str, en: str, expression: str | None, rule: str | None) -> None:
+    def add(self, severity: str, code: str, fr: str, en: str, expression: str | None, rule: str | None,
+            related: tuple[str, ...] = ()) -> None:
         key = (severity, code, expression, rule, en)
         if key not in self._seen:
             self._seen.add(key)
-            self.issues.append(Issue(severity, code, Message(fr, en), expression, rule))
+            self.issues.append(Issue(severity, code, Message(fr, en), expression, rule, related))
 
     def crashed(self, rule: str, expression: str | None, exc: Exception) -> None:
         """A check raised: report it as an error naming the rule, and log it."""

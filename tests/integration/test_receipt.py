@@ -147,6 +147,15 @@ def test_patient_first_without_ins_then_with_it_stays_one_record(gateway, hapi, 
     assert entries(later)[0]["resource"]["meta"]["versionId"] == "2"
     assert len(stored(hapi, "Patient", identifier=identifier_query(resource_of(fresh_bundle, "Patient")))) == 1
     assert len(stored(hapi, "Patient", identifier=f"{PI_SYSTEM}|{pi_value}")) == 1
+    # What is stored is what was sent: the profile changed with the INS (HAPI's mass ingestion mode
+    # skips updating the profiles and tags of an existing resource unless tags are stored INLINE),
+    # the legal-entity tag is still there, and version 1 keeps what was sent first.
+    current, first_version = (requests.get(f"{hapi.base_url}/Patient/{patient_id}{path}", timeout=60).json()
+                              for path in ("", "/_history/1"))
+    assert current["meta"]["profile"] == [TDDUI + "tddui-patient-ins"]
+    assert first_version["meta"]["profile"] == [TDDUI + "tddui-patient"]
+    for version in (current, first_version):
+        assert [t["system"] for t in version["meta"]["tag"]] == [LEGAL_ENTITY_TAG_SYSTEM]
 
 
 def test_two_legal_entities_sending_the_same_ins_keep_two_records(gateway, hapi, fresh_bundle):

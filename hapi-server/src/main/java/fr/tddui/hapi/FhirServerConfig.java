@@ -76,6 +76,7 @@ public class FhirServerConfig {
 		retVal.setEnforceReferentialIntegrityOnDelete(theProps.isEnforceReferentialIntegrityOnDelete());
 		retVal.setAllowMultipleDelete(theProps.isAllowMultipleDelete());
 		retVal.setExpungeEnabled(theProps.isExpungeEnabled());
+		retVal.setMassIngestionMode(theProps.isMassIngestionModeEnabled());
 		retVal.setAutoCreatePlaceholderReferenceTargets(theProps.isAutoCreatePlaceholderReferenceTargets());
 		retVal.setAutoVersionReferenceAtPaths(theProps.getAutoVersionReferenceAtPaths().toArray(new String[0]));
 		retVal.setValidateResourceStatusForPackageUpload(theProps.isValidateResourceStatusForPackageUpload());

@@ -36,6 +36,8 @@ public class HapiFhirProperties {
 	private boolean enforceReferentialIntegrityOnDelete = true;
 	private boolean allowMultipleDelete = false;
 	private boolean expungeEnabled = false;
+	/** hapi.fhir.mass_ingestion_mode_enabled, as in the official starter (JpaStorageSettings#setMassIngestionMode). */
+	private boolean massIngestionModeEnabled = false;
 	private boolean autoCreatePlaceholderReferenceTargets = false;
 	/** hapi.fhir.auto_version_reference_at_paths: references stored with the target's version (official key). */
 	private List<String> autoVersionReferenceAtPaths = new ArrayList<>();
@@ -279,6 +281,14 @@ public class HapiFhirProperties {
 
 	public void setAllowMultipleDelete(boolean allowMultipleDelete) {
 		this.allowMultipleDelete = allowMultipleDelete;
+	}
+
+	public boolean isMassIngestionModeEnabled() {
+		return massIngestionModeEnabled;
+	}
+
+	public void setMassIngestionModeEnabled(boolean massIngestionModeEnabled) {
+		this.massIngestionModeEnabled = massIngestionModeEnabled;
 	}
 
 	public boolean isExpungeEnabled() {
