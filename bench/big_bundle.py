@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import re
 import sys
@@ -77,6 +78,7 @@ def metric_sum(text: str, name: str) -> float:
 
 
 BEFORE_TUNING = Path(__file__).resolve().parent / "hapi-before-tuning.yaml"
+TRACE = Path(__file__).resolve().parent / "hapi-trace.yaml"
 
 
 @dataclass
@@ -104,22 +106,37 @@ class Run:
                 f"  gateway worker peak RSS: {', '.join(f'{m:.0f} MB' for m in self.peak_rss_mb)}; stored: {self.stored}")
 
 
-def hapi_database(postgres: PostgresServer | None, name: str, settings: str) -> dict | None:
-    """HapiServer arguments: a new database per run, and the settings before or after the tuning."""
+def hapi_database(postgres: PostgresServer | None, name: str, settings: str, trace: bool) -> dict:
+    """HapiServer arguments: a new database per run, the settings before or after the tuning (or a
+    variant of the latter, a yaml file), the tracer."""
     database = postgres.hapi_database(name) if postgres else {"extra_env": {}}
-    if settings == "before":
-        database = {**database, "extra_env": {**database["extra_env"],
-                                              "SPRING_CONFIG_ADDITIONAL_LOCATION": f"file:{BEFORE_TUNING}"}}
-        if postgres:
-            database["datasource_url"] = database["datasource_url"].split("?")[0]
-    return database if postgres or settings == "before" else None
+    variant = [] if settings in ("before", "after") else [Path(settings).resolve()]
+    overlays = ([BEFORE_TUNING] if settings == "before" else variant) + ([TRACE] if trace else [])
+    if overlays:
+        database["extra_env"] = {**database["extra_env"], "SPRING_CONFIG_ADDITIONAL_LOCATION":
+                                 ",".join(f"file:{overlay}" for overlay in overlays)}
+    if postgres and settings == "before":
+        database["datasource_url"] = database["datasource_url"].split("?")[0]
+    return database
 
 
-def run_once(settings: str, bundle: dict, body: bytes, producer, postgres: PostgresServer | None,
-             mode: str, timeout: float) -> Run:
+def transaction_timing(log: Path) -> str:
+    """The StopWatch HAPI's PerformanceTracingLoggingInterceptor logged for the big transaction."""
+    text = log.read_text(encoding="utf-8", errors="replace")
+    start = text.rfind("Transaction timing")
+    if start < 0:
+        return "(no 'Transaction timing' in the HAPI log)"
+    lines = text[start:].splitlines()
+    block = [lines[0]] + [line for line in itertools.takewhile(
+        lambda line: not re.match(r"^\d{4}-\d\d-\d\d", line), lines[1:])]
+    return "\n".join("    " + line.strip() for line in block[:40])
+
+
+def run_once(settings: str, database_name: str, body: bytes, producer, postgres: PostgresServer | None,
+             mode: str, timeout: float, trace: bool) -> Run:
     os.environ["HAPI_READ_TIMEOUT"] = str(timeout)
     with Stack([producer], workers=1, request_validation=mode,
-               database=hapi_database(postgres, f"hapi_{settings}", settings)) as stack:
+               database=hapi_database(postgres, database_name, settings, trace)) as stack:
         hapi_pids = processes(lambda pid, ppid, pgid, cmd: pgid == stack.hapi.process.pid)
         worker_pids = processes(lambda pid, ppid, pgid, cmd: ppid == stack.gateway.process.pid)
         postmaster = int((postgres.data / "postmaster.pid").read_text().split()[0]) if postgres else None
@@ -134,6 +151,8 @@ def run_once(settings: str, bundle: dict, body: bytes, producer, postgres: Postg
                       timeout=timeout + 60)
         after = cpu()
         metrics = requests.get(stack.gateway_url + "metrics", timeout=30).text
+        if trace:
+            print(f"  HAPI's own timing ({settings}):\n{transaction_timing(stack.hapi.log_path)}", flush=True)
         return Run(settings, result.status, result.seconds, result.error,
                    metric_sum(metrics, "tddui_verdict_seconds"), metric_sum(metrics, "tddui_hapi_seconds"),
                    {part: after[part] - before[part] for part in before}, stack.worker_peak_rss_mb(),
@@ -149,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="HAPI as configured before the ingestion tuning (bench/hapi-before-tuning.yaml), "
                              "as hapi-config/application.yaml configures it now, or both, one after the other")
     parser.add_argument("--timeout", type=float, default=900, help="seconds the gateway waits for HAPI")
+    parser.add_argument("--variant", action="append", default=[], metavar="YAML",
+                        help="also run the tuned settings with this overlay (bench/hapi-variants/), "
+                             "and print its time against the tuned run")
+    parser.add_argument("--trace", action="store_true",
+                        help="register HAPI's PerformanceTracingLoggingInterceptor and print its transaction timing")
     args = parser.parse_args(argv)
     factory = BundleFactory()
     producer = producers(1, 4)[0]
@@ -166,21 +190,30 @@ def main(argv: list[str] | None = None) -> int:
             postgres = PostgresServer()
             running.callback(postgres.stop)
             postgres.start()
-        for settings in (("before", "after") if args.hapi_settings == "both" else (args.hapi_settings,)):
-            runs.append(run_once(settings, bundle, body, producer, postgres, args.mode, args.timeout))
+        for number, settings in enumerate((("before", "after") if args.hapi_settings == "both"
+                                            else (args.hapi_settings,)) + tuple(args.variant)):
+            runs.append(run_once(settings, f"hapi_run{number}", body, producer, postgres, args.mode, args.timeout,
+                                 args.trace))
             print(runs[-1].line(), flush=True)
 
-    finished = [run for run in runs if run.status in (200, 201)]
-    if len(finished) == 2:
-        print(f"after/before end-to-end time: {finished[1].seconds / finished[0].seconds:.2f}x "
-              f"({args.entries:,} entries, {args.backend}, {args.mode})")
-    elif len(runs) == 2 and runs[0].status == 0 and runs[1] in finished:
-        print(f"before did not finish within {args.timeout:.0f} s; after: {runs[1].seconds:.1f} s")
+    finished = {run.settings: run for run in runs if run.status in (200, 201)}
+
+    def ratio(run: Run, base: Run) -> str:
+        return (f"{run.seconds / base.seconds:.2f}x end to end, {run.cpu['HAPI'] / base.cpu['HAPI']:.2f}x HAPI CPU"
+                f" ({args.entries:,} entries, {args.backend}, {args.mode})")
+
+    if "before" in finished and "after" in finished:
+        print(f"after/before: {ratio(finished['after'], finished['before'])}")
+    elif any(run.settings == "before" and run.status == 0 for run in runs) and "after" in finished:
+        print(f"before did not finish within {args.timeout:.0f} s; after: {finished['after'].seconds:.1f} s")
+    for variant in args.variant:
+        if variant in finished and "after" in finished:
+            print(f"{Path(variant).stem}/after: {ratio(finished[variant], finished['after'])}")
     # Each run starts on an empty database: everything sent, plus the one Provenance, must be stored.
-    incomplete = [run.settings for run in finished if run.stored != expected]
+    incomplete = [run.settings for run in finished.values() if run.stored != expected]
     if incomplete:
         print(f"stored is not what was sent ({', '.join(incomplete)}): expected {expected}")
-    return 0 if runs[-1] in finished and not incomplete else 1
+    return 0 if runs[-1].settings in finished and not incomplete else 1
 
 
 if __name__ == "__main__":

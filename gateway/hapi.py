@@ -59,7 +59,8 @@ class HapiClient:
             "Accept": FHIR_JSON,
             "Prefer": "return=representation",
         }
-        return self._call("POST", self.base_url + "/", data=body, headers=headers)
+        # _pretty=false: the answer is parsed, never shown; indenting 10,000 resources costs HAPI time
+        return self._call("POST", self.base_url + "/", params={"_pretty": "false"}, data=body, headers=headers)
 
     def read(self, resource_type: str, resource_id: str, version_id: str | None = None) -> HapiAnswer:
         """GET one resource, or one version of it."""

@@ -70,6 +70,16 @@ def check_acceptable(accept: str | None, format_parameter: str | None = None) ->
             rule="gateway-accept")])
 
 
+# How to send an export too large for one request: the receipt is an upsert, so parts can be sent
+# one after the other, and a part sent twice stores nothing twice.
+SPLIT_FR = ("Découpez l'export en plusieurs Bundles plus petits, envoyés l'un après l'autre, chacun avec la "
+            "structure (Organization) et, pour chaque usager, son Patient et ses séjours : un Bundle renvoyé "
+            "ne crée aucun doublon.")
+SPLIT_EN = ("Split the export into several smaller Bundles sent one after the other, each with the legal entity "
+            "(Organization) and, for each patient, the Patient and its stays: a Bundle sent again creates no "
+            "duplicate.")
+
+
 def read_body(stream, declared_length: int | None, limits: Limits) -> bytes:
     """Read at most ``max_body_bytes``: a larger declared or actual body is 413."""
     if declared_length is not None and declared_length > limits.max_body_bytes:
@@ -85,8 +95,8 @@ def _too_large(size: int | None, limits: Limits) -> Rejected:
     told_en = f" ({size} bytes)" if size is not None else ""
     return Rejected(413, [single(
         "error", "too-long",
-        f"Le corps de la requête dépasse la limite de {limits.max_body_bytes} octets{told}.",
-        f"The request body exceeds the limit of {limits.max_body_bytes} bytes{told_en}.",
+        f"Le corps de la requête dépasse la limite de {limits.max_body_bytes} octets{told}. {SPLIT_FR}",
+        f"The request body exceeds the limit of {limits.max_body_bytes} bytes{told_en}. {SPLIT_EN}",
         rule="gateway-body-size")])
 
 
@@ -133,8 +143,8 @@ def check_bundle(document: dict, limits: Limits = Limits()) -> dict:
     if isinstance(entries, list) and len(entries) > limits.max_entries:
         raise Rejected(413, [single(
             "error", "too-long",
-            f"Le Bundle compte {len(entries)} entrées ; la limite est {limits.max_entries}.",
-            f"The Bundle has {len(entries)} entries; the limit is {limits.max_entries}.",
+            f"Le Bundle compte {len(entries)} entrées ; la limite est {limits.max_entries}. {SPLIT_FR}",
+            f"The Bundle has {len(entries)} entries; the limit is {limits.max_entries}. {SPLIT_EN}",
             rule="gateway-entry-count", expression="Bundle.entry")])
     return document
 
