@@ -2,7 +2,7 @@
 node, both HAPI nodes on ONE PostgreSQL (README, "Scaling out").
 
 The servers are this module's own, started once and stopped at the end, on a database no other
-test writes to, so the totals counted in PostgreSQL are exactly what this module sent.
+test writes to: every change counted in PostgreSQL is this module's own.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import copy
 import json
 import subprocess
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from gateway.auth import hash_api_key
 from tests.conftest import FRESH_FINESS, IG_EXAMPLE_FINESS, TEST_API_KEY, as_submitted, freshen
 from tests.gateway_server import GUNICORN, GatewayServer
 from tests.hapi_server import HapiServer
+from tests.integration.test_receipt import next_export, resource_of
 from tests.postgres_server import PostgresServer, require_postgres
 
 STORED_TYPES = ("Patient", "Organization", "Encounter", "Provenance")
@@ -51,7 +53,7 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory) -> Cluster:
+def cluster(tmp_path_factory) -> Iterator[Cluster]:
     require_postgres()
     postgres = PostgresServer()
     home = tmp_path_factory.mktemp("one-host-home")
@@ -122,10 +124,6 @@ def search(node: Node, kind: str, resource: dict) -> list[dict]:
     return [entry["resource"] for entry in answer.json().get("entry") or []]
 
 
-def resource_of(bundle: dict, kind: str) -> dict:
-    return next(entry["resource"] for entry in bundle["entry"] if entry["resource"]["resourceType"] == kind)
-
-
 def test_concurrent_producers_over_both_gateways_lose_nothing_and_duplicate_nothing(cluster, new_bundle):
     before = cluster.stored()
     bundles = [new_bundle() for _ in range(6)]
@@ -153,6 +151,25 @@ def test_twins_sent_to_both_nodes_at_once_are_stored_once(cluster, new_bundle):
     for kind in ("Patient", "Organization", "Encounter"):
         found = [search(node, kind, resource_of(twin, kind)) for node in cluster.nodes]
         assert len(found[0]) == 1 and found[0] == found[1]
+
+
+def test_changed_twins_sent_to_both_nodes_at_once_end_as_one_of_them(cluster, new_bundle):
+    first = new_bundle()
+    assert submit(cluster.nodes[0], first).status_code == 201
+    before = cluster.stored()
+    versions = [next_export(first, f"06000000{n:02d}", f"2023-05-{n + 10:02d}") for n in range(4)]
+
+    statuses = submit_at_once([(cluster.nodes[n % 2], version) for n, version in enumerate(versions)])
+
+    assert statuses == [200] * len(versions)
+    grown = {kind: cluster.stored()[kind] - before[kind] for kind in STORED_TYPES}
+    assert grown == {"Patient": 0, "Organization": 0, "Encounter": 0, "Provenance": len(versions)}
+    patients = [search(node, "Patient", resource_of(first, "Patient")) for node in cluster.nodes]
+    stays = [search(node, "Encounter", resource_of(first, "Encounter")) for node in cluster.nodes]
+    assert patients[0] == patients[1] and stays[0] == stays[1] and len(patients[0]) == len(stays[0]) == 1
+    final = (patients[0][0]["telecom"][0]["value"], stays[0][0]["period"]["end"])
+    assert final in [(resource_of(version, "Patient")["telecom"][0]["value"],
+                      resource_of(version, "Encounter")["period"]["end"]) for version in versions]
 
 
 def test_what_one_node_stored_is_read_on_the_other(cluster, new_bundle):
