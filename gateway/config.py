@@ -36,6 +36,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
+    # gunicornc's control socket: none by default, since gunicorn's own default path is one per
+    # user, so every instance on a host would take it over from the one before (README, "Scaling out").
+    control_socket: Path | None = None
     log_level: str = "INFO"
     log_format: str = "json"
     # 20,000 entries (a whole facility's export) of IG-example size are 65 MB of JSON; judging them
@@ -82,6 +85,7 @@ class Settings:
             host=read("GATEWAY_HOST", defaults.host),
             port=read("GATEWAY_PORT", defaults.port, int),
             workers=read("GATEWAY_WORKERS", defaults.workers, int),
+            control_socket=read("GATEWAY_CONTROL_SOCKET", None, Path),
             log_level=read("LOG_LEVEL", defaults.log_level).upper(),
             log_format=read("LOG_FORMAT", defaults.log_format, log_format),
             max_body_bytes=read("GATEWAY_MAX_BODY_BYTES", defaults.max_body_bytes, int),
@@ -150,6 +154,7 @@ SETTINGS_DOC = {
     "GATEWAY_HOST": "address the gateway listens on (default 127.0.0.1)",
     "GATEWAY_PORT": "port the gateway listens on (default 8000)",
     "GATEWAY_WORKERS": "gunicorn worker processes (default 2)",
+    "GATEWAY_CONTROL_SOCKET": "path of this instance's gunicorn control socket, for gunicornc (default none: no socket)",
     "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR (default INFO)",
     "LOG_FORMAT": "json (default: one JSON object per line, with the request id) or text",
     "GATEWAY_MAX_BODY_BYTES": "largest accepted request body, in bytes (default 83886080, 80 MiB); larger: 413",

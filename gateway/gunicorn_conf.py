@@ -15,6 +15,12 @@ workers = _settings.workers
 worker_class = "sync"
 # A worker waits for HAPI at most hapi_read_timeout; leave room to answer 504.
 timeout = int(_settings.hapi_connect_timeout + _settings.hapi_read_timeout + 30)
+# gunicorn's default control socket (~/.gunicorn/gunicorn.ctl) is one path for every instance of a
+# user: a second instance on the host takes it over and the first one's stop deletes it. So there is
+# none unless this instance is given its own path.
+control_socket_disable = _settings.control_socket is None
+if _settings.control_socket is not None:
+    control_socket = str(_settings.control_socket)
 accesslog = "-"
 loglevel = _settings.log_level.lower()
 # Load packages and compile the checks once, before forking the workers.

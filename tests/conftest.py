@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import os
 from dataclasses import replace
 
 import pytest
@@ -19,7 +18,7 @@ from gateway.auth import hash_api_key
 from gateway.config import Settings
 from gateway.packages import PackageSet
 from tests.hapi_server import HapiServer
-from tests.postgres_server import PostgresServer, postgres_bin_dir
+from tests.postgres_server import PostgresServer, require_postgres
 
 IG_EXAMPLE_BUNDLE = "Bundle-ExampleTDDUIBundle"
 TEST_API_KEY = "test-producer-key-for-the-ig-example-organisation"
@@ -67,11 +66,7 @@ class HapiServers:
     def _database(self, backend: str) -> dict:
         if backend == "h2":
             return {}
-        if postgres_bin_dir() is None:
-            message = "PostgreSQL server binaries are not installed (apt-get install postgresql)"
-            if os.environ.get("TDDUI_REQUIRE_POSTGRES"):
-                pytest.fail(message)
-            pytest.skip(message)
+        require_postgres()
         self.postgres = PostgresServer()
         self.postgres.start()
         return self.postgres.hapi_database()

@@ -19,6 +19,10 @@ from tests.proxy_server import DEFAULTS as PROXY_DEFAULTS, template_variables
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
 PINNED_TAG = re.compile(r"^[\w./-]+:v?\d+(\.\d+)+[\w.-]*$")
+# Two of each, paired: gateway-a forwards to hapi-a, gateway-b to hapi-b (README, "Scaling out").
+HAPI_NODES = ("hapi-a", "hapi-b")
+GATEWAYS = ("gateway-a", "gateway-b")
+DEFAULT_SERVICES = {"db", *HAPI_NODES, *GATEWAYS, "proxy"}
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +40,9 @@ def launcher_hapi_version() -> str:
                      (ROOT / "hapi-server" / "pom.xml").read_text()).group(1)
 
 
-def test_the_stack_has_its_four_services_and_an_optional_monitoring_pair(services):
+def test_the_stack_has_two_hapi_nodes_two_gateways_and_an_optional_monitoring_pair(services):
     by_default = {name for name, service in services.items() if not service.get("profiles")}
-    assert by_default == {"db", "hapi", "gateway", "proxy"}
+    assert by_default == DEFAULT_SERVICES
     assert {name for name, service in services.items() if "monitoring" in service.get("profiles", [])} \
         == {"prometheus", "grafana"}
 
@@ -53,17 +57,19 @@ def test_every_image_is_pinned_to_a_version(services):
 
 def test_gateway_image_carries_the_project_version(services):
     version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
-    assert services["gateway"]["image"] == f"tddui-gateway:{version}"
+    assert {services[name]["image"] for name in GATEWAYS} == {f"tddui-gateway:{version}"}
 
 
 def test_hapi_runs_the_official_image_of_the_launchers_version(services):
     official = re.search(r"^FROM\s+(hapiproject/hapi:\S+)", (ROOT / "docker" / "hapi.Dockerfile").read_text(), re.M)
     assert official and official.group(1).startswith(f"hapiproject/hapi:v{launcher_hapi_version()}-")
-    assert services["hapi"]["image"].endswith(f":v{launcher_hapi_version()}-1")
+    for name in HAPI_NODES:
+        assert services[name]["image"].endswith(f":v{launcher_hapi_version()}-1")
 
 
-def test_hapi_reads_the_shared_configuration_and_the_mounted_packages(services):
-    hapi = services["hapi"]
+@pytest.mark.parametrize("node", HAPI_NODES)
+def test_hapi_reads_the_shared_configuration_and_the_mounted_packages(services, node):
+    hapi = services[node]
     assert "./hapi-config/application.yaml:/app/config/application.yaml:ro" in hapi["volumes"]
     assert any(isinstance(volume, str) and volume.endswith(":/app/packages:ro") for volume in hapi["volumes"])
     assert hapi["environment"]["FHIR_PACKAGE_DIR"] == "/app/packages"
@@ -72,8 +78,9 @@ def test_hapi_reads_the_shared_configuration_and_the_mounted_packages(services):
     assert urls and all(url.startswith("file://${FHIR_PACKAGE_DIR") for url in urls)
 
 
-def test_hapi_loads_the_tddui_validation_plugin_the_shared_configuration_registers(services):
-    plugin = next(v for v in services["hapi"]["volumes"] if isinstance(v, dict))
+@pytest.mark.parametrize("node", HAPI_NODES)
+def test_hapi_loads_the_tddui_validation_plugin_the_shared_configuration_registers(services, node):
+    plugin = next(v for v in services[node]["volumes"] if isinstance(v, dict))
     assert plugin["source"] == "./hapi-server/target/tddui-hapi-plugin.jar"
     assert plugin["target"].startswith("/app/extra-classes/") and plugin["bind"]["create_host_path"] is False
     fhir = yaml.safe_load((ROOT / "hapi-config" / "application.yaml").read_text())["hapi"]["fhir"]
@@ -81,19 +88,31 @@ def test_hapi_loads_the_tddui_validation_plugin_the_shared_configuration_registe
     assert fhir["custom-bean-packages"] == "fr.tddui.hapiplugin"
 
 
-def test_hapi_uses_postgresql_with_hapis_dialect(services):
-    environment = services["hapi"]["environment"]
-    assert environment["SPRING_DATASOURCE_URL"].startswith("jdbc:postgresql://db:")
-    assert environment["SPRING_JPA_PROPERTIES_HIBERNATE_DIALECT"] == \
-        "ca.uhn.fhir.jpa.model.dialect.HapiFhirPostgresDialect"
-    assert services["hapi"]["depends_on"]["db"]["condition"] == "service_healthy"
+def test_both_hapi_nodes_use_the_one_postgresql_with_hapis_dialect(services):
+    environments = [services[node]["environment"] for node in HAPI_NODES]
+    assert {environment["SPRING_DATASOURCE_URL"] for environment in environments} == {"jdbc:postgresql://db:5432/hapi"}
+    assert {environment["SPRING_JPA_PROPERTIES_HIBERNATE_DIALECT"] for environment in environments} == \
+        {"ca.uhn.fhir.jpa.model.dialect.HapiFhirPostgresDialect"}
+    assert services["hapi-a"]["depends_on"]["db"]["condition"] == "service_healthy"
+
+
+def test_the_second_hapi_node_starts_on_the_packages_the_first_installed(services):
+    """Two nodes installing the packages into one empty database at once would race."""
+    assert services["hapi-b"]["depends_on"] == {"hapi-a": {"condition": "service_healthy"}}
+
+
+def test_exactly_one_hapi_node_runs_the_stale_search_cleanup(services):
+    """hapi.fhir.dao_scheduling_enabled, read from HAPI_DAO_SCHEDULING_ENABLED in the shared yaml."""
+    fhir = yaml.safe_load((ROOT / "hapi-config" / "application.yaml").read_text())["hapi"]["fhir"]
+    assert fhir["dao_scheduling_enabled"] == "${HAPI_DAO_SCHEDULING_ENABLED:true}"
+    assert [services[node]["environment"]["HAPI_DAO_SCHEDULING_ENABLED"] for node in HAPI_NODES] == ["true", "false"]
 
 
 def test_every_service_has_a_healthcheck(services):
     assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
     health_port = services["proxy"]["environment"]["PROXY_HEALTH_PORT"]
     assert f"http://127.0.0.1:{health_port}/proxy-health" in services["proxy"]["healthcheck"]["test"]
-    assert "HapiReady" in services["hapi"]["healthcheck"]["test"]
+    assert all("HapiReady" in services[node]["healthcheck"]["test"] for node in HAPI_NODES)
     dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
     assert re.search(r"^HEALTHCHECK .*\n?.*/readyz", dockerfile, re.M)
 
@@ -105,19 +124,22 @@ def test_the_database_keeps_its_data_in_a_named_volume(stack, services):
 
 def test_producers_reach_only_the_proxy(stack, services):
     assert stack["networks"]["backend"]["internal"] is True
-    assert set(services["gateway"]["networks"]) == {"frontend", "backend"}
+    for name in GATEWAYS:
+        assert set(services[name]["networks"]) == {"frontend", "backend"}
+        assert "ports" not in services[name]
     assert set(services["proxy"]["networks"]) == {"frontend"}
-    assert "frontend" not in services["hapi"]["networks"] and "frontend" not in services["db"]["networks"]
-    assert "ports" not in services["db"] and "ports" not in services["gateway"]
+    for name in (*HAPI_NODES, "db"):
+        assert "frontend" not in services[name]["networks"]
+    assert "ports" not in services["db"]
     assert [port.split(":")[-1] for port in services["proxy"]["ports"]] == \
         [services["proxy"]["environment"]["PROXY_PORT"]]
-    for published in services["hapi"]["ports"]:
+    for published in (port for node in HAPI_NODES for port in services[node].get("ports", [])):
         assert published.startswith("127.0.0.1:"), published
 
 
 def test_hapi_listens_beyond_loopback_only_inside_the_stack(services):
     """The shared yaml binds loopback (local runs); compose opens it to its internal network."""
-    assert services["hapi"]["environment"]["SERVER_ADDRESS"] == "0.0.0.0"
+    assert all(services[node]["environment"]["SERVER_ADDRESS"] == "0.0.0.0" for node in HAPI_NODES)
     hapi_config = yaml.safe_load((ROOT / "hapi-config" / "application.yaml").read_text())
     assert hapi_config["server"]["address"] == "${SERVER_ADDRESS:127.0.0.1}"
 
@@ -125,10 +147,11 @@ def test_hapi_listens_beyond_loopback_only_inside_the_stack(services):
 def test_the_gateway_believes_certificate_subjects_from_the_proxy_only(stack, services):
     subnet = ipaddress.ip_network(stack["networks"]["frontend"]["ipam"]["config"][0]["subnet"])
     proxy_address = ipaddress.ip_address(services["proxy"]["networks"]["frontend"]["ipv4_address"])
-    trusted = [ipaddress.ip_network(net) for net in
-               services["gateway"]["environment"]["GATEWAY_TRUSTED_PROXIES"].split(",")]
     assert proxy_address in subnet
-    assert trusted == [ipaddress.ip_network(f"{proxy_address}/32")]
+    for name in GATEWAYS:
+        trusted = [ipaddress.ip_network(net) for net in
+                   services[name]["environment"]["GATEWAY_TRUSTED_PROXIES"].split(",")]
+        assert trusted == [ipaddress.ip_network(f"{proxy_address}/32")]
 
 
 def test_the_proxy_renders_the_one_template_with_every_variable_set(services):
@@ -138,13 +161,14 @@ def test_the_proxy_renders_the_one_template_with_every_variable_set(services):
     template = (ROOT / "docker" / "proxy.conf.template").read_text()
     assert template_variables(template) == set(proxy["environment"])
     assert proxy["environment"]["PROXY_SSL_VERIFY_CLIENT"] == "${PROXY_SSL_VERIFY_CLIENT:-on}"
-    assert proxy["environment"]["GATEWAY_UPSTREAM"] == f"gateway:{services['gateway']['environment']['GATEWAY_PORT']}"
+    assert {f"gateway:{services[name]['environment']['GATEWAY_PORT']}" for name in GATEWAYS} == \
+        {proxy["environment"]["GATEWAY_UPSTREAM"]}
 
 
 def test_the_proxy_and_the_gateway_share_the_body_limit_and_the_certificate_header(services):
-    proxy, gateway = services["proxy"]["environment"], services["gateway"]["environment"]
+    proxy = services["proxy"]["environment"]
     for name in ("GATEWAY_MAX_BODY_BYTES", "GATEWAY_CLIENT_CERT_HEADER"):
-        assert proxy[name] == gateway[name]
+        assert {services[gateway]["environment"][name] for gateway in GATEWAYS} == {proxy[name]}
     defaults = Settings()
     assert PROXY_DEFAULTS["GATEWAY_MAX_BODY_BYTES"] == str(defaults.max_body_bytes)
     assert PROXY_DEFAULTS["GATEWAY_CLIENT_CERT_HEADER"] == defaults.certificate_header
@@ -167,10 +191,18 @@ def test_the_proxy_template_keeps_its_protections():
         assert directive in template, directive
 
 
-def test_gateway_waits_for_a_healthy_hapi_it_names_by_service(services):
-    gateway = services["gateway"]
-    assert gateway["depends_on"]["hapi"]["condition"] == "service_healthy"
-    assert urllib.parse.urlsplit(gateway["environment"]["HAPI_BASE_URL"]).hostname == "hapi"
+@pytest.mark.parametrize(("gateway", "node"), list(zip(GATEWAYS, HAPI_NODES)))
+def test_each_gateway_waits_for_its_own_healthy_hapi_node_it_names_by_service(services, gateway, node):
+    assert services[gateway]["depends_on"] == {node: {"condition": "service_healthy"}}
+    assert urllib.parse.urlsplit(services[gateway]["environment"]["HAPI_BASE_URL"]).hostname == node
+
+
+def test_the_proxy_balances_over_both_gateways_through_their_shared_alias(services):
+    """nginx resolves the upstream's name at start-up; a name with two addresses is two servers."""
+    upstream_host = services["proxy"]["environment"]["GATEWAY_UPSTREAM"].split(":")[0]
+    for name in GATEWAYS:
+        assert upstream_host in services[name]["networks"]["frontend"]["aliases"]
+        assert services["proxy"]["depends_on"][name]["condition"] == "service_healthy"
 
 
 def test_gateway_image_is_slim_non_root_and_runs_gunicorn():
@@ -190,4 +222,4 @@ def test_docker_compose_config_accepts_the_file():
                              str(ROOT / "docker" / "tddui.env.example"), "config", "--format", "json"],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    assert set(json.loads(result.stdout)["services"]) == {"db", "hapi", "gateway", "proxy"}
+    assert set(json.loads(result.stdout)["services"]) == DEFAULT_SERVICES

@@ -97,14 +97,16 @@ def test_panels_use_the_provisioned_prometheus_datasource(dashboard):
         assert all(target["datasource"]["uid"] in uids for target in panel["targets"])
 
 
-def test_prometheus_scrapes_the_gateway_it_shares_a_network_with(compose):
+def test_prometheus_scrapes_both_gateways_it_shares_a_network_with(compose):
     services = compose["services"]
     scrape = yaml.safe_load((ROOT / "docker" / "prometheus.yml").read_text())["scrape_configs"]
     targets = [target for job in scrape if job["metrics_path"] == "/metrics"
                for config in job["static_configs"] for target in config["targets"]]
-    gateway_port = services["gateway"]["environment"]["GATEWAY_PORT"]
-    assert f"gateway:{gateway_port}" in targets
-    assert set(services["prometheus"]["networks"]) & set(services["gateway"]["networks"])
+    gateways = [name for name in services if name.startswith("gateway-")]
+    assert len(gateways) == 2
+    assert sorted(targets) == sorted(f"{name}:{services[name]['environment']['GATEWAY_PORT']}" for name in gateways)
+    for name in gateways:
+        assert set(services["prometheus"]["networks"]) & set(services[name]["networks"])
     assert "./docker/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in services["prometheus"]["volumes"]
 
 

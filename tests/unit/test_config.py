@@ -15,6 +15,12 @@ def test_environment_overrides_defaults():
     assert settings.hapi_read_timeout == Settings().hapi_read_timeout
 
 
+def test_no_gunicorn_control_socket_unless_the_instance_is_given_its_own():
+    assert Settings.from_env({}).control_socket is None
+    assert Settings.from_env({"GATEWAY_CONTROL_SOCKET": "/run/tddui/gateway-a.ctl"}).control_socket == \
+        Path("/run/tddui/gateway-a.ctl")
+
+
 def test_malformed_value_names_the_variable():
     with pytest.raises(ConfigurationError, match="HAPI_READ_TIMEOUT"):
         Settings.from_env({"HAPI_READ_TIMEOUT": "soon"})

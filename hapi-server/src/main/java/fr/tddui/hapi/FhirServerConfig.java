@@ -77,6 +77,9 @@ public class FhirServerConfig {
 		retVal.setAllowMultipleDelete(theProps.isAllowMultipleDelete());
 		retVal.setExpungeEnabled(theProps.isExpungeEnabled());
 		retVal.setMassIngestionMode(theProps.isMassIngestionModeEnabled());
+		// as the official starter does: off on every node but one when several share the database
+		retVal.setSchedulingDisabled(!theProps.isDaoSchedulingEnabled());
+		ourLog.info("Server configured to {} DAO scheduling", theProps.isDaoSchedulingEnabled() ? "enable" : "disable");
 		retVal.setAutoCreatePlaceholderReferenceTargets(theProps.isAutoCreatePlaceholderReferenceTargets());
 		retVal.setAutoVersionReferenceAtPaths(theProps.getAutoVersionReferenceAtPaths().toArray(new String[0]));
 		retVal.setValidateResourceStatusForPackageUpload(theProps.isValidateResourceStatusForPackageUpload());

@@ -39,6 +39,11 @@ public class HapiFhirProperties {
 	/** hapi.fhir.mass_ingestion_mode_enabled, as in the official starter (JpaStorageSettings#setMassIngestionMode). */
 	private boolean massIngestionModeEnabled = false;
 	private boolean autoCreatePlaceholderReferenceTargets = false;
+	/**
+	 * hapi.fhir.dao_scheduling_enabled (official key, default true): the stale-search cleanup runs on this
+	 * node. With several nodes on one database, true on exactly one of them.
+	 */
+	private boolean daoSchedulingEnabled = true;
 	/** hapi.fhir.auto_version_reference_at_paths: references stored with the target's version (official key). */
 	private List<String> autoVersionReferenceAtPaths = new ArrayList<>();
 
@@ -297,6 +302,14 @@ public class HapiFhirProperties {
 
 	public void setExpungeEnabled(boolean expungeEnabled) {
 		this.expungeEnabled = expungeEnabled;
+	}
+
+	public boolean isDaoSchedulingEnabled() {
+		return daoSchedulingEnabled;
+	}
+
+	public void setDaoSchedulingEnabled(boolean daoSchedulingEnabled) {
+		this.daoSchedulingEnabled = daoSchedulingEnabled;
 	}
 
 	public boolean isAutoCreatePlaceholderReferenceTargets() {
