@@ -7,6 +7,7 @@ OperationOutcome written by the gateway, never an exception page.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 import requests
@@ -51,8 +52,14 @@ class HapiClient:
         self.session = requests.Session()
         self.session.mount(self.base_url, HTTPAdapter(max_retries=conflict_retry()))
 
-    def post_transaction(self, bundle: dict) -> HapiAnswer:
-        """POST the transaction to HAPI's base, asking for the stored resources back."""
+    def post_transaction(self, bundle: dict, started: float | None = None) -> HapiAnswer:
+        """POST the transaction to HAPI's base, asking for the stored resources back.
+
+        ``started`` (``time.monotonic()`` when the request arrived): HAPI is then
+        given what is left of connect + read timeout, not all of it, so a bundle
+        whose checks took long is still answered (504) before gunicorn's worker
+        timeout (connect + read + 30 s) kills the worker mid-request.
+        """
         body = json.dumps(bundle, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         headers = {
             "Content-Type": f"{FHIR_JSON}; charset=utf-8",
@@ -60,7 +67,11 @@ class HapiClient:
             "Prefer": "return=representation",
         }
         # _pretty=false: the answer is parsed, never shown; indenting 10,000 resources costs HAPI time
-        return self._call("POST", self.base_url + "/", params={"_pretty": "false"}, data=body, headers=headers)
+        read_timeout = self.timeout[1]
+        if started is not None:
+            read_timeout = max(1.0, min(read_timeout, sum(self.timeout) - (time.monotonic() - started)))
+        return self._call("POST", self.base_url + "/", params={"_pretty": "false"}, data=body, headers=headers,
+                          read_timeout=read_timeout)
 
     def read(self, resource_type: str, resource_id: str, version_id: str | None = None) -> HapiAnswer:
         """GET one resource, or one version of it."""
@@ -84,16 +95,17 @@ class HapiClient:
             return False, f"HAPI is up but the IG package is not installed (no StructureDefinition {bundle_profile})"
         return True, "HAPI reachable, TDDUI package installed"
 
-    def _call(self, method: str, url: str, **kwargs) -> HapiAnswer:
+    def _call(self, method: str, url: str, read_timeout: float | None = None, **kwargs) -> HapiAnswer:
+        timeout = (self.timeout[0], read_timeout or self.timeout[1])
         try:
-            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+            response = self.session.request(method, url, timeout=timeout, **kwargs)
         except requests.ConnectTimeout:
             raise unreachable() from None
         except requests.Timeout:
             raise Rejected(504, [single(
                 "error", "timeout",
-                f"Le serveur FHIR n'a pas répondu dans le délai de {self.timeout[1]:g} s.",
-                f"The FHIR server did not answer within {self.timeout[1]:g} s.",
+                f"Le serveur FHIR n'a pas répondu dans le délai de {timeout[1]:.0f} s.",
+                f"The FHIR server did not answer within {timeout[1]:.0f} s.",
                 rule="gateway-hapi-timeout")]) from None
         except requests.ConnectionError as exc:
             if connection_refused(exc):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway import audit, audit_event, intake, metrics, receipt, relay
 from gateway.auth import Authenticator, Producer, legal_entity_scope
@@ -34,6 +34,8 @@ class Incoming:
     stream: object
     content_length: int | None
     request_id: str
+    # time.monotonic() when the request arrived: HAPI gets what is left of the time budget
+    arrived: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ class SubmissionPipeline:
                                   self._audit_event(incoming, trace, 200, verdict.issues))
         started = time.perf_counter()
         try:
-            hapi_answer = self.hapi.post_transaction(mutation.transaction)
+            hapi_answer = self.hapi.post_transaction(mutation.transaction, incoming.arrived)
         finally:
             metrics.HAPI_SECONDS.observe(time.perf_counter() - started)
         status, body, content_type = relay.relay(hapi_answer, mutation)

@@ -67,3 +67,19 @@ def test_unreachable_hapi_gives_503(settings, ig_example_bundle):
                                       headers={"X-API-Key": TEST_API_KEY})
     assert response.status_code == 503
     assert response.get_json()["issue"][0]["code"] == "transient"
+
+
+def test_slow_checks_leave_hapi_only_what_is_left_of_the_time_budget(silent_server):
+    """gunicorn kills a worker silent for connect + read + 30 s (a bare HTML 500, nothing logged):
+    when the checks of a huge bundle took most of the budget, HAPI gets only the rest, so the
+    producer still gets the gateway's 504 in time. Seen: 34 s of checks under load, then 891 s for HAPI."""
+    from gateway.hapi import HapiClient
+    from gateway.intake import Rejected
+
+    client = HapiClient(silent_server, connect_timeout=5, read_timeout=60)
+    arrived = time.monotonic() - 63   # the checks used 63 of the 65 s of budget
+    started = time.monotonic()
+    with pytest.raises(Rejected) as refusal:
+        client.post_transaction({"resourceType": "Bundle", "type": "transaction"}, arrived)
+    assert refusal.value.status == 504
+    assert time.monotonic() - started < 10, "HAPI was given the whole read timeout again"
