@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import os
 import re
 import sys
@@ -121,15 +120,21 @@ def hapi_database(postgres: PostgresServer | None, name: str, settings: str, tra
 
 
 def transaction_timing(log: Path) -> str:
-    """The StopWatch HAPI's PerformanceTracingLoggingInterceptor logged for the big transaction."""
+    """HAPI's StopWatch for the big transaction (PerformanceTracingLoggingInterceptor), summed by task:
+    the per-entry tasks ("Bundle.entry[12]: PUT Patient") by method and type, the others as they are."""
     text = log.read_text(encoding="utf-8", errors="replace")
     start = text.rfind("Transaction timing")
     if start < 0:
-        return "(no 'Transaction timing' in the HAPI log)"
-    lines = text[start:].splitlines()
-    block = [lines[0]] + [line for line in itertools.takewhile(
-        lambda line: not re.match(r"^\d{4}-\d\d-\d\d", line), lines[1:])]
-    return "\n".join("    " + line.strip() for line in block[:40])
+        return "    (no 'Transaction timing' in the HAPI log)"
+    totals: dict[str, list[int]] = {}
+    for line in text[start:].splitlines()[1:]:
+        task = re.match(r"^\s*(?:Bundle\.entry\[\d+\]: )?(.+?): (\d+)ms\s*$", line)
+        if not task:
+            break
+        totals.setdefault(task.group(1), []).append(int(task.group(2)))
+    ranked = sorted(totals.items(), key=lambda item: -sum(item[1]))
+    return "\n".join(f"    {name}: {sum(times) / 1000:.1f} s" + (f" ({len(times)} tasks)" if len(times) > 1 else "")
+                     for name, times in ranked)
 
 
 def run_once(settings: str, database_name: str, body: bytes, producer, postgres: PostgresServer | None,

@@ -6,6 +6,7 @@ import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.jpa.api.config.JpaStorageSettings;
 import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
 import ca.uhn.fhir.jpa.api.dao.IFhirResourceDao;
+import ca.uhn.fhir.jpa.dao.data.IResourceTagDao;
 import ca.uhn.fhir.rest.api.server.SystemRequestDetails;
 import ca.uhn.fhir.rest.server.util.ISearchParamRegistry;
 import org.hl7.fhir.r4.model.Enumerations;
@@ -44,15 +45,18 @@ public class InlineTagSearchParameters implements SmartLifecycle {
 	private final ISearchParamRegistry mySearchParamRegistry;
 	private final FhirContext myFhirContext;
 	private final ApplicationContext myAppCtx;
+	private final IResourceTagDao myResourceTagDao;
 	private boolean myRunning;
 
 	public InlineTagSearchParameters(JpaStorageSettings theStorageSettings, DaoRegistry theDaoRegistry,
-			ISearchParamRegistry theSearchParamRegistry, FhirContext theFhirContext, ApplicationContext theAppCtx) {
+			ISearchParamRegistry theSearchParamRegistry, FhirContext theFhirContext, ApplicationContext theAppCtx,
+			IResourceTagDao theResourceTagDao) {
 		myStorageSettings = theStorageSettings;
 		myDaoRegistry = theDaoRegistry;
 		mySearchParamRegistry = theSearchParamRegistry;
 		myFhirContext = theFhirContext;
 		myAppCtx = theAppCtx;
+		myResourceTagDao = theResourceTagDao;
 	}
 
 	@Override
@@ -60,6 +64,17 @@ public class InlineTagSearchParameters implements SmartLifecycle {
 		myRunning = true;
 		if (myStorageSettings.getTagStorageMode() != JpaStorageSettings.TagStorageModeEnum.INLINE) {
 			return;
+		}
+		// A database written in another tag storage mode keeps its tags in HAPI's tag tables, which INLINE
+		// never reads: every stored record would become invisible to _tag, and the gateway's conditional
+		// URLs would create a second copy of each. Refuse to start rather than duplicate health data.
+		long tagRows = myResourceTagDao.count();
+		if (tagRows > 0) {
+			throw new IllegalStateException("tddui.hapi.tag-storage-mode is INLINE but this database holds " + tagRows
+					+ " tags stored in HAPI's tag tables (another tag storage mode): the stored records would not"
+					+ " match _tag, and resending them would store duplicates. Start on a new database, or keep"
+					+ " this one with tddui.hapi.tag-storage-mode: VERSIONED and"
+					+ " hapi.fhir.mass_ingestion_mode_enabled: false (see the README, HAPI tuned for ingestion).");
 		}
 		// Storing a SearchParameter starts a Batch2 REINDEX job, whose definition HAPI registers only on
 		// ContextRefreshedEvent, after the lifecycle phases: register the definitions now if needed.
