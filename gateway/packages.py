@@ -28,7 +28,7 @@ class PackageError(Exception):
     """A package is missing, unreadable or inconsistent: start-up stops."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: the closure has ~10,000 of them, in every worker
 class IndexEntry:
     """One row of a package's ``.index.json``."""
 
@@ -68,6 +68,7 @@ class Package:
                 self._index = [IndexEntry(row["filename"], row.get("resourceType"), row.get("id"), row.get("url"),
                                           row.get("version"), row.get("type"), row.get("kind"))
                                for row in rows if isinstance(row, dict) and row.get("filename") in self._files]
+                self._index_json = None  # read: its rows are in _index
             else:
                 try:
                     self._index = [entry for name in sorted(self._files)
