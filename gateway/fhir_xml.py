@@ -11,6 +11,7 @@ declaration or an external reference is refused, never expanded or fetched.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from functools import lru_cache
 import re
 from dataclasses import dataclass
@@ -83,7 +84,7 @@ def _type_code(type_entry: dict) -> str:
 class R4Model:
     """Children of every R4 type and backbone path, in definition order."""
 
-    def __init__(self, structure_definitions: list[dict]):
+    def __init__(self, structure_definitions: Iterable[dict]):
         self.children: dict[str, dict[str, Child]] = {}
         self.resource_types: set[str] = set()
         for definition in structure_definitions:
@@ -98,8 +99,10 @@ class R4Model:
 
     @classmethod
     def from_package(cls, path: Path) -> "R4Model":
+        """Each StructureDefinition parsed in turn and not kept: the tables are all XML needs of them."""
         package = read_package(path)
-        return cls([resource for resource in package.resources if resource["resourceType"] == "StructureDefinition"])
+        return cls(package.resource(entry.filename, keep=False) for entry in package.index
+                   if entry.resource_type == "StructureDefinition")
 
     def _add(self, definition: dict) -> None:
         elements = definition["snapshot"]["element"]

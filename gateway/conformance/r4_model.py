@@ -57,16 +57,11 @@ class R4Model:
         self.datatype_constraints: dict[str, tuple[dict, ...]] = {}
         self.choice_paths: dict[str, str] = {}          # "Observation.value" -> "Observation.value[x]"
         self.required_children: dict[str, tuple[ElementSpec, ...]] = {}  # datatype -> its min >= 1 elements
-        # parsed once and not kept: the tables below are all the engine needs of them
-        definitions = [packages.get(entry.url, keep=False) for entry in packages.entries("StructureDefinition")
-                       if entry.url == R4_BASE + str(entry.type) and entry.kind != "logical"]
-        base = [d for d in definitions if d and d.get("derivation") in ("specialization", None)
-                and d.get("url") == R4_BASE + str(d.get("type")) and d.get("kind") != "logical"]
-        if not any(d["type"] == "Resource" for d in base):
+        for definition in base_definitions(packages):
+            self._add(definition)
+        if "Resource" not in self.kinds:
             raise EngineStartupError("the package closure holds no R4 base StructureDefinitions "
                                      "(hl7.fhir.r4.core#4.0.1 is needed)")
-        for definition in base:
-            self._add(definition)
         self.required_children = _required_children(self.elements, self.kinds)
         self.resource_types = frozenset(t for t, kind in self.kinds.items() if kind == "resource")
 
@@ -129,6 +124,18 @@ class R4Model:
 
     def is_primitive(self, type_code: str) -> bool:
         return self.kinds.get(type_code) == "primitive-type"
+
+
+def base_definitions(packages: PackageSet):
+    """R4's base (specialisation) StructureDefinitions of the closure, each parsed
+    once and not kept by the packages: the tables built from them are all the gateway needs."""
+    for entry in packages.entries("StructureDefinition"):
+        if entry.url == R4_BASE + str(entry.type) and entry.kind != "logical":
+            definition = packages.get(entry.url, keep=False)
+            if definition and definition.get("derivation") in ("specialization", None) \
+                    and definition.get("url") == R4_BASE + str(definition.get("type")) \
+                    and definition.get("kind") != "logical":
+                yield definition
 
 
 def _required_children(elements: dict[str, ElementSpec], kinds: dict[str, str]) -> dict[str, tuple[ElementSpec, ...]]:

@@ -89,19 +89,23 @@ class Terminology:
     def __init__(self, packages: PackageSet):
         self._packages = packages
         self._value_sets: dict[str, CodeList | None] = {}
+        self._code_systems: dict[str, frozenset[str] | None] = {}
 
     def code_system(self, url: str) -> frozenset[str] | None:
-        """All codes of a complete CodeSystem in the packages, else None."""
-        resource = self._packages.get(url)
-        if not resource or resource.get("resourceType") != "CodeSystem" or resource.get("content") != "complete":
-            return None
-        return frozenset(_concepts(resource.get("concept")))
+        """All codes of a complete CodeSystem in the packages, else None (the codes are kept, not the CodeSystem)."""
+        if not self._packages.has(url, "CodeSystem"):
+            return None  # not cached: the systems a producer can name are unbounded
+        if url not in self._code_systems:
+            resource = self._packages.get(url, keep=False)
+            complete = resource and resource.get("resourceType") == "CodeSystem" and resource.get("content") == "complete"
+            self._code_systems[url] = frozenset(_concepts(resource.get("concept"))) if complete else None
+        return self._code_systems[url]
 
     def value_set(self, url: str) -> CodeList | None:
         """The ValueSet's code list, or None when the ValueSet is not loaded."""
         if url not in self._value_sets:
             self._value_sets[url] = None  # guards against include cycles
-            resource = self._packages.get(url)
+            resource = self._packages.get(url, keep=False)  # the code list is kept, not the ValueSet
             if resource and resource.get("resourceType") == "ValueSet":
                 self._value_sets[url] = self._expand(resource)
         return self._value_sets[url]

@@ -47,3 +47,9 @@ def test_load_test_stores_what_it_accepted(tmp_path):
     run_bench("load_test.py", "--producers", "2", "--duration", "5", "--workers", "1",
               "--md", str(tmp_path / "results.md"))
     assert (tmp_path / "results.md").read_text(encoding="utf-8").strip()
+
+
+def test_worker_memory_measures_an_accepted_bundle():
+    output = run_bench("worker_memory.py", "--entries", "30")
+    rows = [[cell.strip() for cell in line.split("|")] for line in output.splitlines() if line.count("|") > 3]
+    assert any(row[0] == "30" and row[2] == "201" and row[-1].endswith(" MB") for row in rows), output

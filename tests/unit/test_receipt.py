@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from urllib.parse import unquote
 
 import pytest
@@ -129,3 +131,10 @@ def test_submission_id_is_stable_for_a_resend_and_differs_per_producer_and_conte
     assert audit.submission_id("acme", ig_example_bundle) != audit.submission_id("other", again)
     again["entry"][0]["resource"]["birthDate"] = "1901-01-01"
     assert audit.submission_id("acme", ig_example_bundle) != audit.submission_id("acme", again)
+
+
+def test_submission_id_hashed_entry_by_entry_is_the_digest_of_the_whole_canonical_json(ig_example_bundle):
+    """Resends of bundles stored before the digest was streamed still find their Provenance."""
+    whole = json.dumps(ig_example_bundle, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert "".join(audit.canonical_pieces(ig_example_bundle)) == whole
+    assert audit.submission_id("acme", ig_example_bundle) == hashlib.sha256(f"acme\n{whole}".encode()).hexdigest()
