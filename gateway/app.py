@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     def incoming() -> Incoming:
         return Incoming(request.headers, request.remote_addr, request.stream, request.content_length,
-                        g.request_id)
+                        g.request_id, request.args.get("_format"))
 
     @app.post("/")
     def submit_transaction():
@@ -162,12 +162,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.before_request
     def refuse_unacceptable_format():
-        """406 up front for reads; a POST's Accept is checked by its intake, after its Content-Type."""
-        if request.path in NOT_FHIR_ROUTES:
+        """406 up front for reads; a POST's Accept and ``_format`` are checked by its intake, after its Content-Type."""
+        if request.path in NOT_FHIR_ROUTES or request.method == "POST":
             return None
-        accept = request.headers.get("Accept") if request.method != "POST" else None
         try:
-            intake.check_acceptable(accept, request.args.get("_format"))
+            intake.check_acceptable(request.headers.get("Accept"), request.args.get("_format"))
         except Rejected as refusal:
             return outcome_response(refusal.status, refusal.issues)
         return None

@@ -34,6 +34,7 @@ class Incoming:
     stream: object
     content_length: int | None
     request_id: str
+    format_parameter: str | None = None  # ``_format``, which overrides Accept
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,14 @@ class Reception:
 
     def receive(self, incoming: Incoming, trace: dict) -> Received:
         content_type = incoming.headers.get("Content-Type")
-        intake.check_media_types(content_type, incoming.headers.get("Accept"))
+        content_encoding = incoming.headers.get("Content-Encoding")
+        intake.check_media_types(content_type, incoming.headers.get("Accept"), content_encoding,
+                                 incoming.format_parameter)
         producer = None
         if self.authenticator:
             producer = self.authenticator.authenticate(incoming.headers, incoming.remote_addr)
             trace["producer"] = producer.id
-        raw = intake.read_body(incoming.stream, incoming.content_length, self.limits)
+        raw = intake.read_body(incoming.stream, incoming.content_length, self.limits, content_encoding)
         if body_format(content_type) == XML:
             document = self.xml.parse_resource(raw, self.limits)
         else:

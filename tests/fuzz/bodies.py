@@ -7,8 +7,10 @@ many entries, byte mutations or invalid Unicode; headers vary on their own.
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import sys
+import zlib
 from functools import lru_cache
 
 from hypothesis import strategies as st
@@ -293,24 +295,31 @@ def accepted_bundles(draw) -> FuzzRequest:
 
 # ---------------------------------------------------------------- headers
 ACCEPTED_CONTENT_TYPES = (FHIR_JSON, "application/json", "application/fhir+json; charset=utf-8",
-                          "APPLICATION/FHIR+JSON;fhirVersion=4.0", " application/json ")
+                          "APPLICATION/FHIR+JSON;fhirVersion=4.0", " application/json ", "application/json+fhir")
 REFUSED_CONTENT_TYPES = (None, "", "text/plain", "text/json",
                          "multipart/form-data; boundary=x", "application/x-www-form-urlencoded",
                          "application/json-patch+json", ";application/json")
 ACCEPTABLE_ANSWERS = (None, "", "*/*", FHIR_JSON, "application/json", "application/*",
-                      "text/html, */*;q=0.8", "application/fhir+json;q=0.9, application/fhir+xml")
+                      "text/html, */*;q=0.8", "application/fhir+json;q=0.9, application/fhir+xml",
+                      "application/xml+fhir;q=0.9, application/json+fhir;q=0.9")
+# Content-Encoding: how the body is compressed, or None for a refused coding (sent uncompressed).
+CONTENT_CODINGS = {None: lambda body: body, "identity": lambda body: body, "gzip": gzip.compress,
+                   "deflate": zlib.compress, "br": None, "compress": None, "gzip, gzip": None}
 REFUSED_ANSWERS = ("text/html", "text/plain, image/*", "image/png", "json", "application/fhir+json;q=0")
 
 
 
 @st.composite
 def header_variants(draw) -> FuzzRequest:
-    """An accepted bundle with any mix of good and bad Content-Type, Accept and API key.
+    """An accepted bundle with any mix of good and bad Content-Type, Content-Encoding, Accept and API key.
 
-    The labels of the sampled values say which refusal comes first:
-    415 (content type), then 406 (Accept), then 401 (API key), else 503 (HAPI).
+    The labels of the sampled values say which refusal comes first: 415
+    (content type, then content coding), then 406 (Accept), then 401 (API
+    key), else 503 (HAPI).
     """
     body = serialised(accepted_documents()["V1"])
+    coding = draw(st.sampled_from(sorted(CONTENT_CODINGS, key=str)))
+    compress = CONTENT_CODINGS[coding]
     content_type_ok = draw(st.booleans())
     accept_ok = draw(st.booleans())
     key = draw(st.sampled_from(["valid", "missing", "empty", "wrong"]))
@@ -319,6 +328,9 @@ def header_variants(draw) -> FuzzRequest:
                         else st.sampled_from(REFUSED_CONTENT_TYPES) | token_text.map(lambda t: "text/" + t))
     if content_type is not None:
         headers["Content-Type"] = content_type
+    if coding is not None:
+        headers["Content-Encoding"] = coding
+        body = compress(body) if compress else body
     accept = draw(st.sampled_from(ACCEPTABLE_ANSWERS) if accept_ok
                   else st.sampled_from(REFUSED_ANSWERS) | token_text.map(lambda t: "image/" + t))
     if accept is not None:
@@ -330,6 +342,8 @@ def header_variants(draw) -> FuzzRequest:
             headers[name] = draw(header_text)
     if not content_type_ok:
         expected = (415, "gateway-content-type")
+    elif compress is None:
+        expected = (415, "gateway-content-encoding")
     elif not accept_ok:
         expected = (406, "gateway-accept")
     elif key != "valid":
