@@ -96,6 +96,15 @@ def test_every_service_has_a_healthcheck(services):
     assert "HapiReady" in services["hapi"]["healthcheck"]["test"]
     dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
     assert re.search(r"^HEALTHCHECK .*\n?.*/readyz", dockerfile, re.M)
+    assert "http://127.0.0.1:9090/-/ready" in services["prometheus"]["healthcheck"]["test"]
+    assert "http://127.0.0.1:3000/api/health" in services["grafana"]["healthcheck"]["test"]
+    without = [name for name, service in services.items() if "healthcheck" not in service and name != "gateway"]
+    assert not without, f"services without a healthcheck: {without}"
+
+
+def test_monitoring_services_start_once_what_they_read_is_healthy(services):
+    assert services["prometheus"]["depends_on"]["gateway"]["condition"] == "service_healthy"
+    assert services["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
 
 
 def test_the_database_keeps_its_data_in_a_named_volume(stack, services):
