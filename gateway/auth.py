@@ -112,8 +112,8 @@ def legal_entity_scope(producer: Producer | None, bundle: dict, patterns: LegalE
     """
     named, foreign = [], []
     for index, entry in enumerate(bundle.get("entry") or []):
-        resource = entry.get("resource")
-        if resource.get("resourceType") != patterns.resource_type:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or resource.get("resourceType") != patterns.resource_type:
             continue
         for identifier in resource.get("identifier") or []:
             system, value = identifier.get("system"), identifier.get("value")
