@@ -21,6 +21,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from gateway import intake, metrics
+from gateway.addresses import ForwardedByTrustedProxies, InternalAddress, TrustedProxies, public_base
 from gateway.admin import admin_blueprint
 from gateway.auth import Authenticator, ProducerRegistry
 from gateway.capability import gateway_capability_statement, readable_types
@@ -49,7 +50,7 @@ def software_version() -> str:
         return "0+unknown"
 
 
-def build_authenticator(settings: Settings) -> Authenticator | None:
+def build_authenticator(settings: Settings, trusted_proxies: TrustedProxies) -> Authenticator | None:
     """None only when authentication is switched off, which is logged loudly."""
     if not settings.auth_required:
         log.warning("GATEWAY_AUTH=off: every request is trusted; never run this way in production")
@@ -59,8 +60,7 @@ def build_authenticator(settings: Settings) -> Authenticator | None:
         raise ConfigurationError(
             "GATEWAY_AUTH=required but no producer is configured: set GATEWAY_PRODUCERS_FILE "
             "or GATEWAY_PRODUCERS (or GATEWAY_AUTH=off for local development)")
-    return Authenticator(registry, settings.api_key_header, settings.certificate_header,
-                         list(settings.trusted_proxies))
+    return Authenticator(registry, settings.api_key_header, settings.certificate_header, trusted_proxies)
 
 
 def release_start_up_memory() -> None:
@@ -84,13 +84,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     capability = gateway_capability_statement(engine.packages, settings, software_version())
     openapi = openapi_document(capability, settings.api_key_header if settings.auth_required else None)
     hapi = HapiClient(settings.hapi_base_url, settings.hapi_connect_timeout, settings.hapi_read_timeout)
-    authenticator = build_authenticator(settings)
+    trusted_proxies = TrustedProxies(settings.trusted_proxies)
+    authenticator = build_authenticator(settings, trusted_proxies)
+    internal_address = InternalAddress(settings.hapi_base_url)
     reception = Reception(Limits.of(settings), authenticator, xml)
     pipeline = SubmissionPipeline(reception, engine, descriptor, hapi, settings.receipt)
     validation = Validation(reception, engine, descriptor)
     reader = Reader(hapi, readable_types(capability), descriptor.legal_entity)
 
     app = Flask("tddui-gateway")
+    app.wsgi_app = ForwardedByTrustedProxies(app.wsgi_app, trusted_proxies)
     app.register_blueprint(admin_blueprint(settings))
 
     def negotiated() -> str:
@@ -108,7 +111,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     def incoming() -> Incoming:
         return Incoming(request.headers, request.remote_addr, request.stream, request.content_length,
-                        g.request_id)
+                        g.request_id, request.args.get("_format"))
 
     @app.post("/")
     def submit_transaction():
@@ -116,9 +119,10 @@ def create_app(settings: Settings | None = None) -> Flask:
             answer = pipeline.submit(incoming())
         except Rejected as refusal:
             return outcome_response(refusal.status, refusal.issues)
-        if negotiated() == JSON:  # HAPI's JSON, relayed byte for byte
-            return Response(answer.body, status=answer.status, content_type=answer.content_type)
-        return fhir_response(answer.status, json.loads(answer.body))
+        response = fhir_response(answer.status, answer.document)
+        if answer.preference_applied:
+            response.headers["Preference-Applied"] = f"return={answer.preference_applied}"
+        return response
 
     @app.post("/$validate")
     @app.post("/Bundle/$validate")
@@ -176,12 +180,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.before_request
     def refuse_unacceptable_format():
-        """406 up front for reads; a POST's Accept is checked by its intake, after its Content-Type."""
-        if request.path in NOT_FHIR_ROUTES:
+        """406 up front for reads; a POST's Accept and ``_format`` are checked by its intake, after its Content-Type."""
+        if request.path in NOT_FHIR_ROUTES or request.method == "POST":
             return None
-        accept = request.headers.get("Accept") if request.method != "POST" else None
         try:
-            intake.check_acceptable(accept, request.args.get("_format"))
+            intake.check_acceptable(request.headers.get("Accept"), request.args.get("_format"))
         except Rejected as refusal:
             return outcome_response(refusal.status, refusal.issues)
         return None
@@ -189,6 +192,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.after_request
     def return_request_id(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        return response
+
+    @app.after_request
+    def hide_internal_address(response: Response) -> Response:
+        """HAPI's base becomes the public one in every producer-facing body and header (the operators' pages keep it)."""
+        if request.blueprint == "admin":
+            return response
+        public = public_base(settings.public_base_url, request.host_url, request.host)
+        if not response.direct_passthrough:
+            response.set_data(internal_address.hide_bytes(response.get_data(), public))
+        for name, value in list(response.headers.items()):
+            hidden = internal_address.hide(value, public)
+            if hidden != value:
+                response.headers[name] = hidden
         return response
 
     @app.errorhandler(HTTPException)

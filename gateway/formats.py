@@ -2,7 +2,11 @@
 
 As FHIR's http page says: the body's format is its ``Content-Type``; the
 answer's is the ``_format`` parameter when given, else the ``Accept`` header
-(weighed by werkzeug), else the body's own format, else JSON. Rendering takes
+(weighed by werkzeug), else the body's own format, else JSON. The DSTU2
+media types (``application/json+fhir``, ``application/xml+fhir``) are read as
+their R4 names, as HAPI's server does and HAPI's client still asks. On a tie
+in ``Accept`` the preferred format (the body's, else JSON) wins, as in HAPI,
+whose server default breaks ties. Rendering takes
 the JSON document every stage works on and writes it in the chosen format.
 """
 from __future__ import annotations
@@ -19,13 +23,13 @@ if TYPE_CHECKING:
 JSON, XML = "json", "xml"
 CONTENT_TYPES = {JSON: "application/fhir+json; charset=utf-8", XML: "application/fhir+xml; charset=utf-8"}
 MEDIA_TYPES = {
-    "application/fhir+json": JSON, "application/json": JSON,
-    "application/fhir+xml": XML, "application/xml": XML, "text/xml": XML,
+    "application/fhir+json": JSON, "application/json+fhir": JSON, "application/json": JSON,
+    "application/fhir+xml": XML, "application/xml+fhir": XML, "application/xml": XML, "text/xml": XML,
 }
 FORMAT_PARAMETER = {**MEDIA_TYPES, "json": JSON, "xml": XML}
-# Offered in this order: on a tie (``*/*``) the first wins, so the preferred format goes first.
-OFFERS = {JSON: ["application/fhir+json", "application/json", "application/fhir+xml", "application/xml", "text/xml"],
-          XML: ["application/fhir+xml", "application/xml", "text/xml", "application/fhir+json", "application/json"]}
+# Offered in this order: on a tie the first wins, so the preferred format's types go first.
+OFFERS = {preferred: [media for media, kind in MEDIA_TYPES.items() if kind == preferred]
+          + [media for media, kind in MEDIA_TYPES.items() if kind != preferred] for preferred in (JSON, XML)}
 
 
 def media_type(header: str | None) -> str:

@@ -52,8 +52,8 @@ class HapiClient:
         self.session = requests.Session()
         self.session.mount(self.base_url, HTTPAdapter(max_retries=conflict_retry()))
 
-    def post_transaction(self, bundle: dict, started: float | None = None) -> HapiAnswer:
-        """POST the transaction to HAPI's base, asking for the stored resources back.
+    def post_transaction(self, bundle: dict, representation: bool = True, started: float | None = None) -> HapiAnswer:
+        """POST the transaction to HAPI's base, asking for the stored resources back only when wanted.
 
         ``started`` (``time.monotonic()`` when the request arrived): HAPI is then
         given what is left of connect + read timeout, not all of it, so a bundle
@@ -64,12 +64,12 @@ class HapiClient:
         headers = {
             "Content-Type": f"{FHIR_JSON}; charset=utf-8",
             "Accept": FHIR_JSON,
-            "Prefer": "return=representation",
+            "Prefer": "return=representation" if representation else "return=minimal",
         }
-        # _pretty=false: the answer is parsed, never shown; indenting 10,000 resources costs HAPI time
         read_timeout = self.timeout[1]
         if started is not None:
             read_timeout = max(1.0, min(read_timeout, sum(self.timeout) - (time.monotonic() - started)))
+        # _pretty=false: the answer is parsed, never shown; indenting 10,000 resources costs HAPI time
         return self._call("POST", self.base_url + "/", params={"_pretty": "false"}, data=body, headers=headers,
                           read_timeout=read_timeout)
 

@@ -1,8 +1,9 @@
 """Stage 1: parse the request into a Bundle, within limits.
 
-Media types are checked from the headers (415, 406; FHIR JSON or XML, see
-``formats``), the body size before it
-is read in full (413), then the JSON (400: strict JSON in UTF-8, as FHIR
+Media types and the content coding are checked from the headers (415, 406;
+FHIR JSON or XML, see ``formats``; identity, gzip or deflate), the body size
+before it is read in full and, for a compressed body, its decompressed size
+while it is being decompressed (413), then the JSON (400: strict JSON in UTF-8, as FHIR
 requires: no NaN, no infinite number, no unpaired surrogate escape), its
 nesting depth (400) and the number of entries (413). Anything that is not a FHIR Bundle is refused with
 400. Every refusal is a ``Rejected`` carrying its status and issues.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import zlib
 from dataclasses import dataclass
 
 from gateway.formats import answer_format, body_format
@@ -20,6 +22,10 @@ from gateway.outcome import Issue, single
 # A \uD800-\uDFFF escape: paired, it is one character; alone, a string that
 # cannot be written as UTF-8 (so neither echoed in an OperationOutcome nor sent to HAPI).
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# Content codings undone on the way in, as zlib window bits: gzip (RFC 1952; x-gzip is its
+# old alias, RFC 9110 8.4.1.3) and deflate, which HTTP defines as the zlib format (RFC 1950).
+DECOMPRESSION_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+COMPRESSED_READ_BYTES = 64 * 1024
 
 
 class Rejected(Exception):
@@ -45,8 +51,10 @@ class Limits:
         return cls(settings.max_body_bytes, settings.max_entries, settings.max_json_depth)
 
 
-def check_media_types(content_type: str | None, accept: str | None) -> None:
-    """415 for a body that is not FHIR JSON or XML, 406 when neither FHIR format is acceptable."""
+def check_media_types(content_type: str | None, accept: str | None, content_encoding: str | None = None,
+                      format_parameter: str | None = None) -> None:
+    """415 for a body that is not FHIR JSON or XML, or in a coding other than gzip or deflate;
+    406 when neither FHIR format is acceptable (``_format`` overriding ``Accept``)."""
     if body_format(content_type) is None:
         raise Rejected(415, [single(
             "error", "not-supported",
@@ -55,7 +63,25 @@ def check_media_types(content_type: str | None, accept: str | None) -> None:
             f"Unsupported content type ({content_type or 'missing'}): "
             "send application/fhir+json or application/fhir+xml.",
             rule="gateway-content-type")])
-    check_acceptable(accept)
+    content_coding(content_encoding)
+    check_acceptable(accept, format_parameter)
+
+
+def content_coding(content_encoding: str | None) -> str | None:
+    """The one compression to undo (None for an uncompressed body); 415 for any other coding."""
+    codings = [coding.strip().lower() for coding in (content_encoding or "").split(",")]
+    codings = [coding for coding in codings if coding and coding != "identity"]
+    if not codings:
+        return None
+    if len(codings) == 1 and codings[0] in DECOMPRESSION_WBITS:
+        return codings[0]
+    raise Rejected(415, [single(
+        "error", "not-supported",
+        f"Codage de contenu non pris en charge ({content_encoding}) : envoyez le corps tel quel, "
+        "ou compressé en gzip ou deflate.",
+        f"Unsupported content encoding ({content_encoding}): send the body as it is, "
+        "or compressed with gzip or deflate.",
+        rule="gateway-content-encoding")])
 
 
 def check_acceptable(accept: str | None, format_parameter: str | None = None) -> None:
@@ -80,23 +106,64 @@ SPLIT_EN = ("Split the export into several smaller Bundles sent one after the ot
             "duplicate.")
 
 
-def read_body(stream, declared_length: int | None, limits: Limits) -> bytes:
-    """Read at most ``max_body_bytes``: a larger declared or actual body is 413."""
+def read_body(stream, declared_length: int | None, limits: Limits, content_encoding: str | None = None) -> bytes:
+    """Read at most ``max_body_bytes``: a larger declared or actual body is 413.
+
+    A compressed body is decompressed as it is read, never past the limit: a
+    compression bomb is refused once its output passes ``max_body_bytes``,
+    before it is expanded any further.
+    """
     if declared_length is not None and declared_length > limits.max_body_bytes:
         raise _too_large(declared_length, limits)
+    coding = content_coding(content_encoding)
+    if coding is not None:
+        return _decompressed(stream, coding, limits)
     body = stream.read(limits.max_body_bytes + 1)
     if len(body) > limits.max_body_bytes:
         raise _too_large(None, limits)
     return body
 
 
-def _too_large(size: int | None, limits: Limits) -> Rejected:
+def _decompressed(stream, coding: str, limits: Limits) -> bytes:
+    decompressor = zlib.decompressobj(DECOMPRESSION_WBITS[coding])
+    parts, received, produced = [], 0, 0
+    while chunk := stream.read(COMPRESSED_READ_BYTES):
+        received += len(chunk)
+        if received > limits.max_body_bytes:
+            raise _too_large(None, limits)
+        try:
+            # At most one byte past the limit: enough to know it is passed, and no more is expanded.
+            part = decompressor.decompress(chunk, limits.max_body_bytes - produced + 1)
+        except zlib.error as exc:
+            raise _bad_compression(coding, str(exc)) from None
+        produced += len(part)
+        if produced > limits.max_body_bytes:
+            raise _too_large(None, limits, decompressed=True)
+        parts.append(part)
+    if not decompressor.eof:
+        raise _bad_compression(coding, "flux tronqué", "truncated stream")
+    if decompressor.unused_data:
+        raise _bad_compression(coding, "données après la fin du flux", "data after the end of the stream")
+    return b"".join(parts)
+
+
+def _bad_compression(coding: str, reason_fr: str, reason_en: str | None = None) -> Rejected:
+    return Rejected(400, [single(
+        "error", "structure",
+        f"Le corps de la requête n'est pas un flux {coding} valide : {reason_fr}.",
+        f"The request body is not a valid {coding} stream: {reason_en or reason_fr}.",
+        rule="gateway-content-encoding-corrupt")])
+
+
+def _too_large(size: int | None, limits: Limits, decompressed: bool = False) -> Rejected:
     told = f" ({size} octets)" if size is not None else ""
     told_en = f" ({size} bytes)" if size is not None else ""
+    once = " une fois décompressé" if decompressed else ""
+    once_en = " once decompressed" if decompressed else ""
     return Rejected(413, [single(
         "error", "too-long",
-        f"Le corps de la requête dépasse la limite de {limits.max_body_bytes} octets{told}. {SPLIT_FR}",
-        f"The request body exceeds the limit of {limits.max_body_bytes} bytes{told_en}. {SPLIT_EN}",
+        f"Le corps de la requête{once} dépasse la limite de {limits.max_body_bytes} octets{told}. {SPLIT_FR}",
+        f"The request body{once_en} exceeds the limit of {limits.max_body_bytes} bytes{told_en}. {SPLIT_EN}",
         rule="gateway-body-size")])
 
 

@@ -3,7 +3,8 @@
 intake (media types) -> authenticate (who: 401) -> intake (size, JSON or XML
 decoding: 413, 400) -> conformance (normalise, then the TDDUI checks: 422) -> authorise scope
 (the one legal entity, within the producer's: 422, 403) -> receipt (the request
-mutation) -> hapi (forward) -> relay (answer, post-processed by the mutation).
+mutation) -> hapi (forward) -> relay (answer, post-processed by the mutation)
+-> prefer (what each entry carries, as the producer's ``Prefer`` asks).
 Each stage returns its value or raises ``Rejected``; this module applies
 them in order, times the stages for the metrics and writes the audit line.
 """
@@ -13,7 +14,7 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 
-from gateway import audit, audit_event, intake, metrics, receipt, relay
+from gateway import audit, audit_event, intake, metrics, prefer, receipt, relay
 from gateway.auth import Authenticator, Producer, legal_entity_scope
 from gateway.conformance import ConformanceEngine
 from gateway.descriptor import Descriptor
@@ -21,6 +22,7 @@ from gateway.fhir_xml import FhirXml
 from gateway.formats import XML, body_format
 from gateway.hapi import HapiClient
 from gateway.intake import Limits, Rejected
+from gateway.outcome import preferred_language
 
 log = logging.getLogger("tddui.gateway")
 
@@ -34,6 +36,7 @@ class Incoming:
     stream: object
     content_length: int | None
     request_id: str
+    format_parameter: str | None = None  # ``_format``, which overrides Accept
     # time.monotonic() when the request arrived: HAPI gets what is left of the time budget
     arrived: float = field(default_factory=time.monotonic)
 
@@ -41,8 +44,8 @@ class Incoming:
 @dataclass(frozen=True)
 class Answer:
     status: int
-    body: bytes
-    content_type: str
+    document: dict
+    preference_applied: str | None = None  # the ``Prefer: return=`` honoured, for ``Preference-Applied``
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,14 @@ class Reception:
 
     def receive(self, incoming: Incoming, trace: dict) -> Received:
         content_type = incoming.headers.get("Content-Type")
-        intake.check_media_types(content_type, incoming.headers.get("Accept"))
+        content_encoding = incoming.headers.get("Content-Encoding")
+        intake.check_media_types(content_type, incoming.headers.get("Accept"), content_encoding,
+                                 incoming.format_parameter)
         producer = None
         if self.authenticator:
             producer = self.authenticator.authenticate(incoming.headers, incoming.remote_addr)
             trace["producer"] = producer.id
-        raw = intake.read_body(incoming.stream, incoming.content_length, self.limits)
+        raw = intake.read_body(incoming.stream, incoming.content_length, self.limits, content_encoding)
         if body_format(content_type) == XML:
             document = self.xml.parse_resource(raw, self.limits)
         else:
@@ -117,15 +122,21 @@ class SubmissionPipeline:
 
     def _run(self, incoming: Incoming, trace: dict) -> tuple[Answer, int]:
         mutation, issue_count = self._decide(incoming, trace)
+        preference = prefer.requested(incoming.headers.get("Prefer"))
         started = time.perf_counter()
         try:
-            hapi_answer = self.hapi.post_transaction(mutation.transaction, incoming.arrived)
+            hapi_answer = self.hapi.post_transaction(mutation.transaction,
+                                                     representation=preference == prefer.REPRESENTATION,
+                                                     started=incoming.arrived)
         finally:
             metrics.HAPI_SECONDS.observe(time.perf_counter() - started)
         # Sent: the forwarded copy (10,000 entries: ~40 MB) is freed before HAPI's answer is parsed.
         mutation = replace(mutation, transaction={})
-        status, body, content_type = relay.relay(hapi_answer, mutation)
-        return Answer(status, body, content_type), issue_count
+        status, document = relay.relay(hapi_answer, mutation)
+        if status >= 400:
+            return Answer(status, document), issue_count
+        language = preferred_language(incoming.headers.get("Accept-Language"))
+        return Answer(status, prefer.shape(document, preference, language), preference), issue_count
 
     def _decide(self, incoming: Incoming, trace: dict) -> tuple[receipt.RequestMutation, int]:
         """Every stage up to the receipt. Only the mutation comes out, so the producer's bundle

@@ -90,7 +90,7 @@ def test_hapi_loads_the_tddui_validation_plugin_the_shared_configuration_registe
 
 def test_both_hapi_nodes_use_the_one_postgresql_with_hapis_dialect(services):
     environments = [services[node]["environment"] for node in HAPI_NODES]
-    assert {environment["SPRING_DATASOURCE_URL"] for environment in environments} == {"jdbc:postgresql://db:5432/hapi"}
+    assert {environment["SPRING_DATASOURCE_URL"] for environment in environments} == {"jdbc:postgresql://db:5432/hapi?reWriteBatchedInserts=true"}
     assert {environment["SPRING_JPA_PROPERTIES_HIBERNATE_DIALECT"] for environment in environments} == \
         {"ca.uhn.fhir.jpa.model.dialect.HapiFhirPostgresDialect"}
     assert services["hapi-a"]["depends_on"]["db"]["condition"] == "service_healthy"
@@ -115,6 +115,16 @@ def test_every_service_has_a_healthcheck(services):
     assert all("HapiReady" in services[node]["healthcheck"]["test"] for node in HAPI_NODES)
     dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
     assert re.search(r"^HEALTHCHECK .*\n?.*/readyz", dockerfile, re.M)
+    assert "http://127.0.0.1:9090/-/ready" in services["prometheus"]["healthcheck"]["test"]
+    assert "http://127.0.0.1:3000/api/health" in services["grafana"]["healthcheck"]["test"]
+    # the gateways' healthcheck is their image's (docker/Dockerfile, checked above)
+    without = [name for name, service in services.items() if "healthcheck" not in service and name not in GATEWAYS]
+    assert not without, f"services without a healthcheck: {without}"
+
+
+def test_monitoring_services_start_once_what_they_read_is_healthy(services):
+    assert all(services["prometheus"]["depends_on"][name]["condition"] == "service_healthy" for name in GATEWAYS)
+    assert services["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
 
 
 def test_the_database_keeps_its_data_in_a_named_volume(stack, services):

@@ -7,8 +7,10 @@ many entries, byte mutations or invalid Unicode; headers vary on their own.
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import sys
+import zlib
 from functools import lru_cache
 
 from hypothesis import strategies as st
@@ -132,6 +134,39 @@ def wrong_values(draw) -> FuzzRequest:
         elif isinstance(target, list):
             target.insert(draw(st.integers(0, len(target))), draw(json_values))
     return FuzzRequest(serialised(document), GOOD_HEADERS)
+
+
+# ---------------------------------------------------------------- entries with parts missing or null
+# Parts of an entry without which it cannot be stored: missing, null, empty or of the wrong shape,
+# the bundle is refused before HAPI (a 4xx of the gateway's own, never the 503 of the closed port).
+ENTRY_PARTS = (("resource",), ("request",), ("request", "method"), ("request", "url"), ("resource", "resourceType"))
+BROKEN_PART = st.sampled_from(["missing", None, {}, [], "", [None]])
+REFUSED_BEFORE_HAPI = Expectation(
+    "a 4xx of the gateway's own", lambda status, rules: 400 <= status < 500 and "gateway-hapi-unreachable" not in rules)
+
+
+@st.composite
+def broken_entries(draw) -> FuzzRequest:
+    """An accepted bundle in which 1 to 3 entries lose a part they need, or are null or empty themselves."""
+    document = copy.deepcopy(accepted_documents()[draw(st.sampled_from(sorted(accepted_documents())))])
+    entries = document["entry"]
+    for _ in range(draw(st.integers(1, 3))):
+        position = draw(st.integers(0, len(entries) - 1))
+        if not isinstance(entries[position], dict) or draw(st.integers(0, 5)) == 0:
+            entries[position] = draw(st.sampled_from([None, {}, [], "entry"]))
+            continue
+        *parents, part = draw(st.sampled_from(ENTRY_PARTS))
+        holder = entries[position]
+        for name in parents:
+            holder = holder.get(name) if isinstance(holder, dict) else None
+        if not isinstance(holder, dict):
+            continue
+        broken = draw(BROKEN_PART)
+        if broken == "missing":
+            holder.pop(part, None)
+        else:
+            holder[part] = broken
+    return FuzzRequest(serialised(document), GOOD_HEADERS, REFUSED_BEFORE_HAPI)
 
 
 # ---------------------------------------------------------------- truncation
@@ -293,24 +328,31 @@ def accepted_bundles(draw) -> FuzzRequest:
 
 # ---------------------------------------------------------------- headers
 ACCEPTED_CONTENT_TYPES = (FHIR_JSON, "application/json", "application/fhir+json; charset=utf-8",
-                          "APPLICATION/FHIR+JSON;fhirVersion=4.0", " application/json ")
+                          "APPLICATION/FHIR+JSON;fhirVersion=4.0", " application/json ", "application/json+fhir")
 REFUSED_CONTENT_TYPES = (None, "", "text/plain", "text/json",
                          "multipart/form-data; boundary=x", "application/x-www-form-urlencoded",
                          "application/json-patch+json", ";application/json")
 ACCEPTABLE_ANSWERS = (None, "", "*/*", FHIR_JSON, "application/json", "application/*",
-                      "text/html, */*;q=0.8", "application/fhir+json;q=0.9, application/fhir+xml")
+                      "text/html, */*;q=0.8", "application/fhir+json;q=0.9, application/fhir+xml",
+                      "application/xml+fhir;q=0.9, application/json+fhir;q=0.9")
+# Content-Encoding: how the body is compressed, or None for a refused coding (sent uncompressed).
+CONTENT_CODINGS = {None: lambda body: body, "identity": lambda body: body, "gzip": gzip.compress,
+                   "deflate": zlib.compress, "br": None, "compress": None, "gzip, gzip": None}
 REFUSED_ANSWERS = ("text/html", "text/plain, image/*", "image/png", "json", "application/fhir+json;q=0")
 
 
 
 @st.composite
 def header_variants(draw) -> FuzzRequest:
-    """An accepted bundle with any mix of good and bad Content-Type, Accept and API key.
+    """An accepted bundle with any mix of good and bad Content-Type, Content-Encoding, Accept and API key.
 
-    The labels of the sampled values say which refusal comes first:
-    415 (content type), then 406 (Accept), then 401 (API key), else 503 (HAPI).
+    The labels of the sampled values say which refusal comes first: 415
+    (content type, then content coding), then 406 (Accept), then 401 (API
+    key), else 503 (HAPI).
     """
     body = serialised(accepted_documents()["V1"])
+    coding = draw(st.sampled_from(sorted(CONTENT_CODINGS, key=str)))
+    compress = CONTENT_CODINGS[coding]
     content_type_ok = draw(st.booleans())
     accept_ok = draw(st.booleans())
     key = draw(st.sampled_from(["valid", "missing", "empty", "wrong"]))
@@ -319,6 +361,9 @@ def header_variants(draw) -> FuzzRequest:
                         else st.sampled_from(REFUSED_CONTENT_TYPES) | token_text.map(lambda t: "text/" + t))
     if content_type is not None:
         headers["Content-Type"] = content_type
+    if coding is not None:
+        headers["Content-Encoding"] = coding
+        body = compress(body) if compress else body
     accept = draw(st.sampled_from(ACCEPTABLE_ANSWERS) if accept_ok
                   else st.sampled_from(REFUSED_ANSWERS) | token_text.map(lambda t: "image/" + t))
     if accept is not None:
@@ -330,6 +375,8 @@ def header_variants(draw) -> FuzzRequest:
             headers[name] = draw(header_text)
     if not content_type_ok:
         expected = (415, "gateway-content-type")
+    elif compress is None:
+        expected = (415, "gateway-content-encoding")
     elif not accept_ok:
         expected = (406, "gateway-accept")
     elif key != "valid":
@@ -421,6 +468,7 @@ def accepted_xml_bundles(draw) -> FuzzRequest:
 REQUEST_STRATEGIES = {
     "truncated JSON": truncated(),
     "wrong types at random paths": wrong_values(),
+    "entries with parts missing or null": broken_entries(),
     "huge strings and numbers": huge_strings(),
     "deep nesting": deep_nesting(),
     "entry counts": many_entries(),

@@ -1,13 +1,16 @@
 """HAPI_REQUEST_VALIDATION=trusted: HAPI stores what the gateway forwards without re-validating it.
 
 One HAPI is started here in trusted mode beside the session's (full mode,
-the default). The probe is a bundle the gateway accepts but HAPI's validator
-refuses: a stay from ``2023-04-14`` to ``2023-04-14T12:00:00+01:00``, which
-HAPI's ``per-1`` wrongly calls an end before the start. Trusted mode must
-still keep the server's own rules: its parser, atomic transactions, references
-that resolve.
+the default). The probe is a bundle HAPI's validator refuses: a stay from
+``2023-04-14`` to ``2023-04-14T12:00:00+01:00``, which HAPI's ``per-1`` calls an
+end before the start. The gateway refuses it too (``fhir-period-precision``),
+so it is changed here after the gateway's checks, as the other probes are.
+Trusted mode must still keep the server's own rules: its parser, atomic
+transactions, references that resolve.
 """
 from __future__ import annotations
+
+import copy
 
 import pytest
 import requests
@@ -49,14 +52,15 @@ def same_day_end(bundle: dict) -> dict:
 
 
 def test_trusted_hapi_stores_what_its_validator_would_refuse(trusted_hapi, engine, fresh_bundle):
-    bundle = forwarded(engine, same_day_end(fresh_bundle))
+    bundle = same_day_end(forwarded(engine, fresh_bundle))
     answer = requests.post(f"{trusted_hapi.base_url}/", json=bundle, headers=FHIR_JSON, timeout=180)
     assert answer.status_code == 200, answer.text[:500]
     assert stay_count(trusted_hapi, bundle) == 1
 
 
 def test_full_mode_hapi_refuses_it_and_stores_nothing(hapi, engine, fresh_bundle):
-    bundle = forwarded(engine, same_day_end(fresh_bundle))
+    bundle = same_day_end(forwarded(engine, fresh_bundle))
+    assert "fhir-period-precision" in {issue.rule for issue in engine.judge(copy.deepcopy(bundle)).issues}
     answer = requests.post(f"{hapi.base_url}/", json=bundle, headers=FHIR_JSON, timeout=180)
     assert answer.status_code == 422, answer.text[:500]
     assert "per-1" in answer.text
