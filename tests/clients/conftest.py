@@ -1,6 +1,6 @@
 """Real FHIR client libraries against the gateway under gunicorn, in front of the session's HAPI.
 
-Each client runs the same producer's session (see ``session.py``) and reports what it made of
+Each client runs the same producer's session (see ``producer_session.py``) and reports what it made of
 each answer; one set of checks judges every report.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from gateway.auth import hash_api_key
 from tests.cases import CASES, load_examples
-from tests.clients.session import Session
+from tests.clients.producer_session import ProducerSession
 from tests.conftest import FRESH_FINESS, IG_EXAMPLE_FINESS, TEST_API_KEY
 from tests.gateway_server import GatewayServer
 
@@ -31,7 +31,7 @@ def client_gateway(tmp_path_factory, hapi) -> GatewayServer:
 
 
 @pytest.fixture()
-def session(client_gateway, running_hapi, fresh_bundle, tmp_path) -> Session:
+def producer_session(client_gateway, running_hapi, fresh_bundle, tmp_path) -> ProducerSession:
     """The session's two bundles, also written as FHIR JSON files for the clients run as programs."""
     refused = json.loads(REFUSED_CASE.body(load_examples()))
-    return Session.write(tmp_path, client_gateway.url, TEST_API_KEY, fresh_bundle, refused, REFUSED_CASE)
+    return ProducerSession.write(tmp_path, client_gateway.url, TEST_API_KEY, fresh_bundle, refused, REFUSED_CASE)

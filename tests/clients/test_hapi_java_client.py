@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.clients.session import assert_session_report
+from tests.clients.producer_session import assert_session_report
 from tests.hapi_server import ROOT
 
 JAVA_CLIENT = ROOT / "tests" / "clients" / "java" / "target"
@@ -20,11 +20,11 @@ MAIN_CLASS = "fr.tddui.clients.HapiClientScenario"
 SOCKET_TIMEOUT_S = 120
 
 
-def run_java_client(session, encoding: str, gzip: bool) -> dict:
+def run_java_client(producer_session, encoding: str, gzip: bool) -> dict:
     classpath_file = JAVA_CLIENT / "classpath.txt"
     assert classpath_file.exists(), "the Java client is not built: run the tests with scripts/test"
     classpath = f"{JAVA_CLIENT / 'classes'}:{classpath_file.read_text().strip()}"
-    command = ["java", "-cp", classpath, MAIN_CLASS, *session.program_arguments(), "--encoding", encoding,
+    command = ["java", "-cp", classpath, MAIN_CLASS, *producer_session.program_arguments(), "--encoding", encoding,
                "--timeout-seconds", str(SOCKET_TIMEOUT_S), *(["--gzip"] if gzip else [])]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -36,9 +36,9 @@ def run_java_client(session, encoding: str, gzip: bool) -> dict:
     ("xml", False, "application/fhir+xml"),
     ("json", True, "application/fhir+json"),
 ], ids=["json", "xml", "json-gzip"])
-def test_hapi_generic_client_session(session, encoding, gzip, content_type):
-    report = run_java_client(session, encoding, gzip)
-    assert_session_report(report, session)
+def test_hapi_generic_client_session(producer_session, encoding, gzip, content_type):
+    report = run_java_client(producer_session, encoding, gzip)
+    assert_session_report(report, producer_session)
     posts = [exchange for exchange in report["exchanges"] if exchange["method"] == "POST"]
     assert len(posts) == 2, report["exchanges"]
     for post in posts:

@@ -11,7 +11,7 @@ from fhirclient.models.bundle import Bundle
 from fhirclient.models.capabilitystatement import CapabilityStatement
 from fhirclient.models.operationoutcome import OperationOutcome
 
-from tests.clients.session import API_KEY_HEADER, LOCATION, assert_session_report
+from tests.clients.producer_session import API_KEY_HEADER, LOCATION, assert_session_report
 
 
 def describe(resource) -> dict:
@@ -23,10 +23,10 @@ def without_id(bundle: dict) -> Bundle:
     return Bundle({key: value for key, value in bundle.items() if key != "id"})
 
 
-def test_smart_fhirclient_session(session):
-    client = FHIRClient(settings={"app_id": "tddui-gateway-tests", "api_base": session.base_url})
+def test_smart_fhirclient_session(producer_session):
+    client = FHIRClient(settings={"app_id": "tddui-gateway-tests", "api_base": producer_session.base_url})
     server = client.server
-    server.session.headers[API_KEY_HEADER] = session.api_key
+    server.session.headers[API_KEY_HEADER] = producer_session.api_key
     statuses = []
     server.session.hooks["response"].append(lambda answer, *args, **kwargs: statuses.append(answer.status_code))
     report = {}
@@ -35,7 +35,7 @@ def test_smart_fhirclient_session(session):
     capability: CapabilityStatement = server.capabilityStatement
     report["capability"] = {"resourceType": capability.resource_type, "fhirVersion": capability.fhirVersion}
 
-    answer = Bundle(without_id(session.accepted).create(server))
+    answer = Bundle(without_id(producer_session.accepted).create(server))
     report["transaction"] = [{"status": entry.response.status, "location": entry.response.location,
                               "etag": entry.response.etag} for entry in answer.entry]
     report["reads"], report["vreads"] = [], []
@@ -51,7 +51,7 @@ def test_smart_fhirclient_session(session):
     report["not_modified"] = statuses[-1] == 304
 
     try:
-        without_id(session.refused).create(server)
+        without_id(producer_session.refused).create(server)
         report["refusal"] = {"status": None}
     except requests.HTTPError as refused:
         outcome = OperationOutcome(refused.response.json())
@@ -60,4 +60,4 @@ def test_smart_fhirclient_session(session):
              "rules": [coding.code for coding in (issue.details.coding if issue.details else None) or []]}
             for issue in outcome.issue]}
 
-    assert_session_report(report, session)
+    assert_session_report(report, producer_session)

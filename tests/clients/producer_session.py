@@ -25,7 +25,7 @@ API_KEY_HEADER = "X-API-Key"
 
 
 @dataclass(frozen=True)
-class Session:
+class ProducerSession:
     base_url: str
     api_key: str
     accepted: dict          # the IG example, with business identifiers no other test uses
@@ -36,7 +36,7 @@ class Session:
 
     @classmethod
     def write(cls, directory: Path, base_url: str, api_key: str, accepted: dict, refused: dict,
-              refused_case: Case) -> "Session":
+              refused_case: Case) -> "ProducerSession":
         accepted_path, refused_path = directory / "accepted.json", directory / "refused.json"
         accepted_path.write_text(json.dumps(accepted))
         refused_path.write_text(json.dumps(refused))
@@ -48,11 +48,11 @@ class Session:
                 "--accepted", str(self.accepted_path), "--refused", str(self.refused_path)]
 
 
-def assert_session_report(report: dict, session: Session) -> None:
+def assert_session_report(report: dict, producer_session: ProducerSession) -> None:
     """Everything a producer's library must have seen, whatever its language."""
     assert report["capability"] == {"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1"}
 
-    sent_types = [entry["resource"]["resourceType"] for entry in session.accepted["entry"]]
+    sent_types = [entry["resource"]["resourceType"] for entry in producer_session.accepted["entry"]]
     answered = report["transaction"]
     locations = [LOCATION.fullmatch(entry["location"] or "") for entry in answered]
     assert all(locations), answered
@@ -67,7 +67,7 @@ def assert_session_report(report: dict, session: Session) -> None:
 
     assert report["not_modified"] is True
 
-    refusal, case = report["refusal"], session.refused_case
+    refusal, case = report["refusal"], producer_session.refused_case
     assert refusal["status"] == case.status, refusal
     assert any(issue["severity"] == case.severity and issue["code"] == case.code
                and case.expression in issue["expression"] and issue["rules"]
