@@ -1,8 +1,9 @@
 """HAPI FHIR's Java client (IGenericClient 8.8.0), the library of DUI software written in Java.
 
 The program is tests/clients/java (built by the test command, from the launcher's HAPI
-artifacts); it runs the session with JSON, with XML, and with the request body gzip-compressed by
-the client's own GZipContentInterceptor.
+artifacts); it runs the session with the client's defaults (JSON bodies, an Accept that ties XML
+and JSON and lists the legacy media types), with JSON, with XML, and with the request body
+gzip-compressed by the client's own GZipContentInterceptor.
 """
 from __future__ import annotations
 
@@ -32,10 +33,11 @@ def run_java_client(producer_session, encoding: str, gzip: bool) -> dict:
 
 
 @pytest.mark.parametrize("encoding, gzip, content_type", [
+    ("default", False, "application/fhir+json"),
     ("json", False, "application/fhir+json"),
     ("xml", False, "application/fhir+xml"),
     ("json", True, "application/fhir+json"),
-], ids=["json", "xml", "json-gzip"])
+], ids=["default", "json", "xml", "json-gzip"])
 def test_hapi_generic_client_session(producer_session, encoding, gzip, content_type):
     report = run_java_client(producer_session, encoding, gzip)
     assert_session_report(report, producer_session)
@@ -44,3 +46,6 @@ def test_hapi_generic_client_session(producer_session, encoding, gzip, content_t
     for post in posts:
         assert post["headers"]["Content-Type"].startswith(content_type)
         assert post["headers"].get("Content-Encoding") == ("gzip" if gzip else None)
+    # Every answer in the format asked for; by default the client's Accept ties XML and JSON.
+    answered = {exchange["answerMimeType"] for exchange in report["exchanges"] if exchange["status"] != 304}
+    assert answered == {content_type}, report["exchanges"]

@@ -31,7 +31,7 @@ import org.hl7.fhir.r4.model.StringType;
  * transaction. It only reports, as one JSON object on stdout, what the client made of each answer:
  * tests/clients judges the report, so every client library meets the same checks.
  *
- * <p>Arguments: {@code --base URL --header NAME=VALUE --encoding json|xml [--gzip]
+ * <p>Arguments: {@code --base URL --header NAME=VALUE --encoding json|xml|default [--gzip]
  * --timeout-seconds N --accepted FILE --refused FILE} (the two bundles as FHIR JSON files).
  */
 public final class HapiClientScenario {
@@ -46,7 +46,9 @@ public final class HapiClientScenario {
         // The default socket timeout (10 s) can end a first transaction while HAPI warms its validator.
         context.getRestfulClientFactory().setSocketTimeout(arguments.timeoutSeconds * 1000);
         IGenericClient client = context.newRestfulGenericClient(arguments.base);
-        client.setEncoding(arguments.encoding);
+        if (arguments.encoding != null) {
+            client.setEncoding(arguments.encoding);
+        }
         client.registerInterceptor(new SimpleRequestHeaderInterceptor(arguments.headerName, arguments.headerValue));
         if (arguments.gzip) {
             client.registerInterceptor(new GZipContentInterceptor());
@@ -118,7 +120,7 @@ public final class HapiClientScenario {
         return described;
     }
 
-    /** What went over the wire, so the tests can tell that XML and gzip were really sent. */
+    /** What went over the wire, so the tests can tell which formats and codings were really used. */
     private static final class WireRecorder implements IClientInterceptor {
         private static final List<String> HEADERS = List.of("Content-Type", "Content-Encoding", "Accept",
                 "If-None-Match");
@@ -137,7 +139,8 @@ public final class HapiClientScenario {
 
         @Override
         public void interceptResponse(IHttpResponse response) {
-            ((ObjectNode) exchanges.get(exchanges.size() - 1)).put("status", response.getStatus());
+            ((ObjectNode) exchanges.get(exchanges.size() - 1)).put("status", response.getStatus())
+                    .put("answerMimeType", response.getMimeType());
         }
     }
 
@@ -155,7 +158,9 @@ public final class HapiClientScenario {
             }
             String[] header = named.get("--header").split("=", 2);
             return new Arguments(named.get("--base"), header[0], header[1],
-                    EncodingEnum.valueOf(named.get("--encoding").toUpperCase(java.util.Locale.ROOT)),
+                    // default: no encoding set, as most producers leave it (JSON bodies, Accept for both)
+                    named.get("--encoding").equals("default") ? null
+                            : EncodingEnum.valueOf(named.get("--encoding").toUpperCase(java.util.Locale.ROOT)),
                     gzip, Integer.parseInt(named.get("--timeout-seconds")),
                     Path.of(named.get("--accepted")), Path.of(named.get("--refused")));
         }
