@@ -8,7 +8,6 @@ other routes are public: /metadata, /openapi.json, /healthz, /readyz, /metrics.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import uuid
@@ -18,6 +17,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from gateway import intake, metrics
+from gateway.addresses import ForwardedByTrustedProxies, InternalAddress, TrustedProxies, public_base
 from gateway.admin import admin_blueprint
 from gateway.auth import Authenticator, ProducerRegistry
 from gateway.capability import gateway_capability_statement, readable_types
@@ -46,7 +46,7 @@ def software_version() -> str:
         return "0+unknown"
 
 
-def build_authenticator(settings: Settings) -> Authenticator | None:
+def build_authenticator(settings: Settings, trusted_proxies: TrustedProxies) -> Authenticator | None:
     """None only when authentication is switched off, which is logged loudly."""
     if not settings.auth_required:
         log.warning("GATEWAY_AUTH=off: every request is trusted; never run this way in production")
@@ -56,8 +56,7 @@ def build_authenticator(settings: Settings) -> Authenticator | None:
         raise ConfigurationError(
             "GATEWAY_AUTH=required but no producer is configured: set GATEWAY_PRODUCERS_FILE "
             "or GATEWAY_PRODUCERS (or GATEWAY_AUTH=off for local development)")
-    return Authenticator(registry, settings.api_key_header, settings.certificate_header,
-                         list(settings.trusted_proxies))
+    return Authenticator(registry, settings.api_key_header, settings.certificate_header, trusted_proxies)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -70,13 +69,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     capability = gateway_capability_statement(engine.packages, settings, software_version())
     openapi = openapi_document(capability, settings.api_key_header if settings.auth_required else None)
     hapi = HapiClient(settings.hapi_base_url, settings.hapi_connect_timeout, settings.hapi_read_timeout)
-    authenticator = build_authenticator(settings)
+    trusted_proxies = TrustedProxies(settings.trusted_proxies)
+    authenticator = build_authenticator(settings, trusted_proxies)
+    internal_address = InternalAddress(settings.hapi_base_url)
     reception = Reception(Limits.of(settings), authenticator, xml)
     pipeline = SubmissionPipeline(reception, engine, descriptor, hapi, settings.receipt)
     validation = Validation(reception, engine, descriptor)
     reader = Reader(hapi, readable_types(capability), descriptor.legal_entity)
 
     app = Flask("tddui-gateway")
+    app.wsgi_app = ForwardedByTrustedProxies(app.wsgi_app, trusted_proxies)
     app.register_blueprint(admin_blueprint(settings))
 
     def negotiated() -> str:
@@ -102,9 +104,10 @@ def create_app(settings: Settings | None = None) -> Flask:
             answer = pipeline.submit(incoming())
         except Rejected as refusal:
             return outcome_response(refusal.status, refusal.issues)
-        if negotiated() == JSON:  # HAPI's JSON, relayed byte for byte
-            return Response(answer.body, status=answer.status, content_type=answer.content_type)
-        return fhir_response(answer.status, json.loads(answer.body))
+        response = fhir_response(answer.status, answer.document)
+        if answer.preference_applied:
+            response.headers["Preference-Applied"] = f"return={answer.preference_applied}"
+        return response
 
     @app.post("/$validate")
     @app.post("/Bundle/$validate")
@@ -174,6 +177,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.after_request
     def return_request_id(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        return response
+
+    @app.after_request
+    def hide_internal_address(response: Response) -> Response:
+        """HAPI's base becomes the public one in every producer-facing body and header (the operators' pages keep it)."""
+        if request.blueprint == "admin":
+            return response
+        public = public_base(settings.public_base_url, request.host_url, request.host)
+        if not response.direct_passthrough:
+            response.set_data(internal_address.hide_bytes(response.get_data(), public))
+        for name, value in list(response.headers.items()):
+            hidden = internal_address.hide(value, public)
+            if hidden != value:
+                response.headers[name] = hidden
         return response
 
     @app.errorhandler(HTTPException)

@@ -11,13 +11,13 @@ refused with 403.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from gateway.addresses import TrustedProxies
 from gateway.descriptor import LegalEntityPatterns
 from gateway.intake import Rejected
 from gateway.outcome import single
@@ -78,11 +78,11 @@ class Authenticator:
     """Answers one question: which producer sent this request?"""
 
     def __init__(self, registry: ProducerRegistry, api_key_header: str, certificate_header: str,
-                 trusted_proxies: list[str]):
+                 trusted_proxies: TrustedProxies):
         self.registry = registry
         self.api_key_header = api_key_header
         self.certificate_header = certificate_header
-        self.trusted_proxies = [ipaddress.ip_network(net, strict=False) for net in trusted_proxies]
+        self.trusted_proxies = trusted_proxies
 
     def authenticate(self, headers, remote_addr: str | None) -> Producer:
         key = headers.get(self.api_key_header)
@@ -91,7 +91,7 @@ class Authenticator:
             if producer:
                 return producer
         subject = headers.get(self.certificate_header)
-        if subject and self._from_trusted_proxy(remote_addr):
+        if subject and self.trusted_proxies.trust(remote_addr):
             producer = self.registry.by_subject.get(normalise_subject(subject))
             if producer:
                 return producer
@@ -100,13 +100,6 @@ class Authenticator:
             f"Authentification requise : clé d'API ({self.api_key_header}) ou certificat client valide.",
             f"Authentication required: a valid API key ({self.api_key_header}) or client certificate.",
             rule="gateway-authentication")])
-
-    def _from_trusted_proxy(self, remote_addr: str | None) -> bool:
-        try:
-            address = ipaddress.ip_address(remote_addr or "")
-        except ValueError:
-            return False
-        return any(address in network for network in self.trusted_proxies)
 
 
 def legal_entity_scope(producer: Producer | None, bundle: dict, patterns: LegalEntityPatterns) -> LegalEntity:
@@ -119,8 +112,8 @@ def legal_entity_scope(producer: Producer | None, bundle: dict, patterns: LegalE
     """
     named, foreign = [], []
     for index, entry in enumerate(bundle.get("entry") or []):
-        resource = entry.get("resource")
-        if resource.get("resourceType") != patterns.resource_type:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or resource.get("resourceType") != patterns.resource_type:
             continue
         for identifier in resource.get("identifier") or []:
             system, value = identifier.get("system"), identifier.get("value")

@@ -9,6 +9,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # The FHIR package directory when FHIR_PACKAGE_DIR is not set: the checkout's
 # ../shared/fhir-packages (located from this file, so any working directory will
@@ -49,6 +50,7 @@ class Settings:
     api_key_header: str = "X-API-Key"
     certificate_header: str = "X-SSL-Client-S-DN"
     trusted_proxies: tuple[str, ...] = ()
+    public_base_url: str | None = None
     receipt: str = "upsert"
     r4_core_package: Path = Path("hl7/hl7.fhir.r4.core-4.0.1.tgz")
 
@@ -93,6 +95,7 @@ class Settings:
             api_key_header=read("GATEWAY_API_KEY_HEADER", defaults.api_key_header),
             certificate_header=read("GATEWAY_CLIENT_CERT_HEADER", defaults.certificate_header),
             trusted_proxies=read("GATEWAY_TRUSTED_PROXIES", (), comma_list),
+            public_base_url=read("GATEWAY_PUBLIC_BASE_URL", None, public_base_url),
             receipt=read("GATEWAY_RECEIPT", defaults.receipt, receipt_mode),
             r4_core_package=read("FHIR_R4_CORE_PACKAGE", defaults.r4_core_package, Path),
             admin_key_sha256=read("GATEWAY_ADMIN_KEY_SHA256", (), sha256_list),
@@ -116,6 +119,16 @@ def receipt_mode(raw: str) -> str:
     if raw not in ("upsert", "create"):
         raise ValueError("expected 'upsert' or 'create'")
     return raw
+
+
+def public_base_url(raw: str) -> str:
+    """An absolute http(s) base without query or fragment, and no character that JSON or XML would escape."""
+    parsed = urlsplit(raw.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query or parsed.fragment \
+            or not re.fullmatch(r"[A-Za-z0-9._~:/\[\]%-]+", raw.strip()):
+        raise ValueError("expected an absolute http(s) URL such as https://tddui.example.fr, "
+                         "without query, fragment, quotes or spaces")
+    return raw.strip().rstrip("/")
 
 
 def sha256_list(raw: str) -> tuple[str, ...]:
@@ -161,7 +174,8 @@ SETTINGS_DOC = {
     "GATEWAY_API_KEY_HEADER": "header carrying a producer's API key (default X-API-Key)",
     "GATEWAY_CLIENT_CERT_HEADER": "header in which the TLS proxy passes the client-certificate subject DN (default X-SSL-Client-S-DN)",
     "GATEWAY_RECEIPT": "'upsert' (default): each entry is a conditional update on its business identifiers within its legal entity (created, unchanged or a new version); 'create': plain creates, as the IG's letter says (a resend creates again)",
-    "GATEWAY_TRUSTED_PROXIES": "comma-separated addresses/CIDRs of TLS proxies whose certificate header is believed (default none)",
+    "GATEWAY_TRUSTED_PROXIES": "comma-separated addresses/CIDRs of TLS proxies whose certificate header and X-Forwarded-Proto/-Host are believed (default none)",
+    "GATEWAY_PUBLIC_BASE_URL": "the gateway's FHIR base as producers reach it (e.g. https://tddui.example.fr), written in answers wherever HAPI's own base would appear (default: the address the request was sent to, as forwarded by a trusted proxy)",
     "GATEWAY_ADMIN_KEY_SHA256": "comma-separated SHA-256 of the admin passwords for /admin/ (HTTP Basic, any user name); unset: /admin/ answers 404",
     "GATEWAY_AUDIT_RETENTION_DAYS": "days AuditEvents are kept; `tddui-gateway purge-audit` deletes older ones (default 183, the 6 months ANS asks)",
 }

@@ -51,13 +51,13 @@ class HapiClient:
         self.session = requests.Session()
         self.session.mount(self.base_url, HTTPAdapter(max_retries=conflict_retry()))
 
-    def post_transaction(self, bundle: dict) -> HapiAnswer:
-        """POST the transaction to HAPI's base, asking for the stored resources back."""
+    def post_transaction(self, bundle: dict, representation: bool = True) -> HapiAnswer:
+        """POST the transaction to HAPI's base, asking for the stored resources back only when wanted."""
         body = json.dumps(bundle, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         headers = {
             "Content-Type": f"{FHIR_JSON}; charset=utf-8",
             "Accept": FHIR_JSON,
-            "Prefer": "return=representation",
+            "Prefer": "return=representation" if representation else "return=minimal",
         }
         return self._call("POST", self.base_url + "/", data=body, headers=headers)
 

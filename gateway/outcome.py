@@ -72,6 +72,21 @@ def verdict_outcome(issues: list[Issue], language: str = "fr") -> dict:
     return operation_outcome([*issues, valid], language)
 
 
+def entry_outcome(status: str, location: str | None, unchanged: bool, language: str = "fr") -> dict:
+    """What became of one transaction entry, for ``Prefer: return=OperationOutcome``."""
+    where = location or "?"
+    if status.startswith("201"):
+        issue = single("information", "informational", f"Ressource créée : {where}.", f"Resource created: {where}.",
+                       rule="gateway-entry-created")
+    elif unchanged:
+        issue = single("information", "informational", f"Ressource déjà enregistrée, inchangée : {where}.",
+                       f"Resource already stored, unchanged: {where}.", rule="gateway-entry-unchanged")
+    else:
+        issue = single("information", "informational", f"Nouvelle version enregistrée : {where}.",
+                       f"New version stored: {where}.", rule="gateway-entry-updated")
+    return operation_outcome([issue], language)
+
+
 def single(severity: str, code: str, fr: str, en: str, rule: str | None = None,
            expression: str | None = None) -> Issue:
     """Shorthand for the gateway's own one-issue refusals."""

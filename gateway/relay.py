@@ -5,12 +5,10 @@ the request mutation to one entry per entry the producer sent, and answered
 ``201 Created`` when at least one entry was created, else ``200 OK`` (a resend,
 or only new versions), so a producer can tell a first delivery from the rest.
 A 412 from two stored resources matching one entry becomes the gateway's own
-OperationOutcome naming that entry; other refusals are relayed verbatim; an
-answer that is not FHIR at all is replaced by a 502 naming the problem.
+OperationOutcome naming that entry; other refusals are relayed as HAPI wrote
+them; an answer that is not FHIR at all is replaced by a 502 naming the problem.
 """
 from __future__ import annotations
-
-import json
 
 from gateway.hapi import HapiAnswer
 from gateway.intake import Rejected
@@ -18,21 +16,20 @@ from gateway.outcome import single
 from gateway.receipt import RequestMutation
 
 
-def relay(answer: HapiAnswer, mutation: RequestMutation) -> tuple[int, bytes, str]:
-    """Status, body and content type to send back to the producer."""
+def relay(answer: HapiAnswer, mutation: RequestMutation) -> tuple[int, dict]:
+    """Status and FHIR document to send back to the producer."""
     document = answer.json()
     if answer.status == 200 and document and document.get("type") == "transaction-response":
         response = mutation.post_process(document)
         created = any(str((entry.get("response") or {}).get("status", "")).startswith("201")
                       for entry in response["entry"])
-        body = json.dumps(response, ensure_ascii=False).encode("utf-8")
-        return (201 if created else 200), body, answer.content_type
+        return (201 if created else 200), response
     if answer.status == 412 and document and document.get("resourceType") == "OperationOutcome":
         index = mutation.entry_of_conditional_url(diagnostics_of(document))
         if index is not None:
             raise double_match(document, index)
     if answer.status >= 400 and document and document.get("resourceType") == "OperationOutcome":
-        return answer.status, answer.body, answer.content_type
+        return answer.status, document
     raise Rejected(502, [single(
         "error", "exception",
         f"Réponse inattendue du serveur FHIR (HTTP {answer.status}).",

@@ -3,7 +3,8 @@
 intake (media types) -> authenticate (who: 401) -> intake (size, JSON or XML
 decoding: 413, 400) -> conformance (normalise, then the TDDUI checks: 422) -> authorise scope
 (the one legal entity, within the producer's: 422, 403) -> receipt (the request
-mutation) -> hapi (forward) -> relay (answer, post-processed by the mutation).
+mutation) -> hapi (forward) -> relay (answer, post-processed by the mutation)
+-> prefer (what each entry carries, as the producer's ``Prefer`` asks).
 Each stage returns its value or raises ``Rejected``; this module applies
 them in order, times the stages for the metrics and writes the audit line.
 """
@@ -13,7 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from gateway import audit, audit_event, intake, metrics, receipt, relay
+from gateway import audit, audit_event, intake, metrics, prefer, receipt, relay
 from gateway.auth import Authenticator, Producer, legal_entity_scope
 from gateway.conformance import ConformanceEngine
 from gateway.descriptor import Descriptor
@@ -21,6 +22,7 @@ from gateway.fhir_xml import FhirXml
 from gateway.formats import XML, body_format
 from gateway.hapi import HapiClient
 from gateway.intake import Limits, Rejected
+from gateway.outcome import preferred_language
 
 log = logging.getLogger("tddui.gateway")
 
@@ -40,8 +42,8 @@ class Incoming:
 @dataclass(frozen=True)
 class Answer:
     status: int
-    body: bytes
-    content_type: str
+    document: dict
+    preference_applied: str | None = None  # the ``Prefer: return=`` honoured, for ``Preference-Applied``
 
 
 @dataclass(frozen=True)
@@ -136,13 +138,18 @@ class SubmissionPipeline:
         mutation = receipt.decide(verdict.bundle, self.receipt_mode, entity, self.descriptor.business_identifiers,
                                   producer_id, submission, frozenset({self.engine.bundle_profile}),
                                   self._audit_event(incoming, trace, 200, verdict.issues))
+        preference = prefer.requested(incoming.headers.get("Prefer"))
         started = time.perf_counter()
         try:
-            hapi_answer = self.hapi.post_transaction(mutation.transaction)
+            hapi_answer = self.hapi.post_transaction(mutation.transaction,
+                                                     representation=preference == prefer.REPRESENTATION)
         finally:
             metrics.HAPI_SECONDS.observe(time.perf_counter() - started)
-        status, body, content_type = relay.relay(hapi_answer, mutation)
-        return Answer(status, body, content_type), len(verdict.issues)
+        status, document = relay.relay(hapi_answer, mutation)
+        if status >= 400:
+            return Answer(status, document), len(verdict.issues)
+        language = preferred_language(incoming.headers.get("Accept-Language"))
+        return Answer(status, prefer.shape(document, preference, language), preference), len(verdict.issues)
 
     @staticmethod
     def _record(incoming: Incoming, trace: dict, status: int, issues: list) -> None:

@@ -4,7 +4,9 @@ primitives and their lexical form, ``ele-1``, required bindings of R4
 elements (``Identifier.use``, ``ContactPoint.system`` ... wherever a
 profile does not restate them), codes of CodeSystems the packages define
 completely, and each datatype's own invariants (``per-1``, ``qty-3`` ...),
-which snapshots repeat only for profiled datatypes.
+which snapshots repeat only for profiled datatypes; and what a server needs of
+a transaction entry (a resource to store, a request url naming its type,
+search parameters the type has), which HAPI refuses otherwise.
 
 One pass in plain Python over the whole bundle: this is where ``ele-1``
 (an invariant on every element) is evaluated, at a fraction of FHIRPath's cost.
@@ -14,16 +16,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from gateway.conformance.findings import Findings
 from gateway.conformance.fhirpath import typed_node
 from gateway.conformance.narrative import xhtml_problems
-from gateway.conformance.primitives import primitive_problem
+from gateway.conformance.primitives import primitive_problem, unordered_precisions
 from gateway.conformance.r4_model import ElementSpec, R4Model
 from gateway.conformance.structure import Invariant
 from gateway.conformance.terminology import Terminology, report_binding
 from gateway.conformance.uris import ABSOLUTE_ELEMENTS, URI_TYPES, absolute_problem, full_url_problem, urn_problem
-from gateway.conformance.uris import matches_own_identifier
+from gateway.conformance.uris import extension_url_problem, matches_own_identifier
 
 # a complex extension's own extensions may be named by a plain slice name (extensibility.html)
 _NESTED_EXTENSION_URL = re.compile(r"xtension(\[\d+\])?\.extension(\[\d+\])?\.url$")
@@ -168,6 +171,8 @@ class BaseChecker:
         self._complex(value, type_code, expression, walk)
         if type_code == "Coding":
             self._coding(value, expression, findings)
+        elif type_code == "Period":
+            self._period(value, expression, findings)
         elif type_code == "Reference" and isinstance(value.get("reference"), str):
             walk.references.append((value["reference"], f"{expression}.reference"))
         for invariant in self.datatype_invariants.get(type_code, ()):
@@ -179,26 +184,79 @@ class BaseChecker:
             except Exception as exc:  # noqa: BLE001 - a crashing check becomes an issue
                 findings.crashed(invariant.key, expression, exc)
 
+    def _search_parameters(self, query: str, resource_type, expression: str, findings: Findings) -> None:
+        """Each parameter of a conditional create is one the resource type has (HAPI refuses the others)."""
+        known = self._model.search_parameters.get(resource_type) if isinstance(resource_type, str) else None
+        if known is None:
+            return
+        names = {name for name, _ in parse_qsl(query, keep_blank_values=True)}
+        for unknown in sorted(name for name in names if re.split(r"[:.]", name, maxsplit=1)[0] not in known):
+            findings.add("error", "value",
+                         f"Paramètre de recherche inconnu pour {resource_type} dans ifNoneExist : {_shorten(unknown)}.",
+                         f"Unknown search parameter for {resource_type} in ifNoneExist: {_shorten(unknown)}.",
+                         expression, "fhir-search-parameter")
+
+    def _request_type(self, url: str, resource, expression: str, findings: Findings) -> None:
+        """A create or update names the resource's own type, spelt as R4 spells it (``Patient``, not ``patient``)."""
+        named = re.split(r"[/?]", url, maxsplit=1)[0]
+        own = resource.get("resourceType") if isinstance(resource, dict) else None
+        if named not in self._model.resource_types or (isinstance(own, str) and named != own):
+            expected = own if isinstance(own, str) else "un type de ressource R4"
+            expected_en = own if isinstance(own, str) else "an R4 resource type"
+            findings.add("error", "value",
+                         f"Bundle.entry.request.url doit commencer par {expected}, pas {_shorten(url)}.",
+                         f"Bundle.entry.request.url must start with {expected_en}, not {_shorten(url)}.",
+                         expression, "fhir-request-type")
+
     def _uri(self, value: str, spec: ElementSpec, expression: str, findings: Findings) -> None:
         problem, rule = urn_problem(value, self._model.primitives), "fhir-uri-urn"
         if problem is None and spec.path in ABSOLUTE_ELEMENTS and not _NESTED_EXTENSION_URL.search(expression):
             problem, rule = absolute_problem(value), "fhir-uri-absolute"
+            if problem is None and spec.path == "Extension.url":
+                problem, rule = extension_url_problem(value), "fhir-extension-url"
         if problem:
             shown = _shorten(value)
             findings.add("error", "value", f"URI {shown} invalide pour {spec.path} ({problem}).",
                          f"Invalid URI {shown} for {spec.path} ({problem}).", expression, rule)
 
     @staticmethod
-    def _entry(entry: dict, expression: str, findings: Findings) -> None:
+    def _period(period: dict, expression: str, findings: Findings) -> None:
+        """start and end of different precisions that agree as far as both go cannot be ordered.
+
+        FHIRPath's ``start <= end`` is then empty, so per-1 holds; HAPI's
+        validator counts it as failed and refuses the bundle. The gateway, the
+        stricter judge, refuses it first and says how to write it.
+        """
+        start, end = period.get("start"), period.get("end")
+        if isinstance(start, str) and isinstance(end, str) and unordered_precisions(start, end):
+            findings.add("error", "invariant",
+                         f"La période ne peut pas être ordonnée : début {_shorten(start)} et fin {_shorten(end)} "
+                         "ont des précisions différentes et coïncident ; écrivez-les à la même précision.",
+                         f"The period cannot be ordered: start {_shorten(start)} and end {_shorten(end)} have "
+                         "different precisions and coincide; write both at the same precision.",
+                         expression, "fhir-period-precision")
+
+    def _entry(self, entry: dict, expression: str, findings: Findings) -> None:
         request = entry.get("request")
         url = request.get("url") if isinstance(request, dict) else None
+        method = request.get("method") if isinstance(request, dict) else None
+        full_url, resource = entry.get("fullUrl"), entry.get("resource")
+        if method in ("POST", "PUT") and resource is None:
+            findings.add("error", "required",
+                         f"Une entrée de transaction {method} doit porter la ressource à enregistrer (resource absent).",
+                         f"A {method} transaction entry must carry the resource to store (no resource).",
+                         expression, "fhir-entry-resource")
         if isinstance(url, str) and url and absolute_problem(url) is None:
             findings.add("error", "value",
                          f"Bundle.entry.request.url est relative à la racine du serveur, pas {_shorten(url)}.",
                          f"Bundle.entry.request.url is relative to the server root, not {_shorten(url)}.",
                          f"{expression}.request.url", "fhir-request-url")
-        full_url, resource = entry.get("fullUrl"), entry.get("resource")
+        elif isinstance(url, str) and url and method in ("POST", "PUT"):
+            self._request_type(url, resource, f"{expression}.request.url", findings)
         condition = request.get("ifNoneExist") if isinstance(request, dict) else None
+        if isinstance(condition, str) and isinstance(resource, dict):
+            self._search_parameters(condition, resource.get("resourceType"), f"{expression}.request.ifNoneExist",
+                                    findings)
         if isinstance(condition, str) and isinstance(resource, dict) and not matches_own_identifier(condition, resource):
             findings.add("error", "value",
                          f"La ressource ne satisfait pas son propre ifNoneExist {_shorten(condition)}.",

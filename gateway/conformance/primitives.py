@@ -50,3 +50,16 @@ def primitive_problem(spec: PrimitiveSpec, value) -> str | None:
         except ValueError:
             return "not a calendar date"
     return None
+
+
+def _date_precision(value: str) -> int:
+    """4 (year), 7 (month), 10 (day) or 11 (a time of day) characters of a date, dateTime or instant."""
+    return min(len(value), 11)
+
+
+def unordered_precisions(first: str, second: str) -> bool:
+    """Two dates of different precisions that agree as far as the coarser goes (``2023-04-14`` and
+    ``2023-04-14T12:00:00+01:00``): FHIRPath's comparison of them is empty."""
+    precisions = _date_precision(first), _date_precision(second)
+    coarser = min(precisions)
+    return precisions[0] != precisions[1] and first[:coarser] == second[:coarser]

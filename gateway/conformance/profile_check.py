@@ -68,6 +68,11 @@ def _present(rule: ElementRule, view: dict) -> bool:
     return rule.name in view or "_" + rule.name in view
 
 
+def _relative_url(extension: Any) -> bool:
+    """A sub-extension named by a slice name of its parent's definition, not by an absolute url."""
+    return isinstance(extension, dict) and isinstance(extension.get("url"), str) and ":" not in extension["url"]
+
+
 def _view(instance: Instance) -> dict | None:
     """The JSON object holding an instance's children (for a primitive: its
     ``_name`` object plus ``value``)."""
@@ -137,6 +142,18 @@ class ProfileChecker:
                 for child in rule.children.values():
                     if child.always_check or _present(child, view):
                         self._element(child, view, instance.expression, ctx)
+        elif isinstance(instance.primitive_extras, dict):
+            self._primitive_extensions(instance.primitive_extras, instance.expression, ctx)
+
+    def _primitive_extensions(self, extras: dict, expression: str, ctx: CheckContext) -> None:
+        """Extensions of a primitive value the profile does not slice (``_birthDate``) are still
+        checked against their definitions when the packages have them, as on complex elements."""
+        extensions = extras.get("extension")
+        for index, extension in enumerate(extensions if isinstance(extensions, list) else []):
+            tree = self._profiles.extension_tree(str(extension.get("url")).partition("|")[0]) \
+                if isinstance(extension, dict) else None
+            if tree is not None:
+                self._profile(tree, Instance(extension, None, f"{expression}.extension[{index}]", "Extension"), ctx)
 
     def _profile(self, tree: ElementRule, instance: Instance, ctx: CheckContext) -> None:
         """Check an instance against a datatype or extension profile, once:
@@ -213,6 +230,12 @@ class ProfileChecker:
                                  f"Cet élément ne correspond à aucune tranche (slice) de {rule.path}, dont le découpage est fermé.",
                                  f"This element matches no slice of {rule.path}, whose slicing is closed.",
                                  instance.expression, rule.id)
+            elif rule.path == "Extension.extension" and _relative_url(instance.value):
+                shown = instance.value["url"][:80]
+                ctx.findings.add("error", "structure",
+                                 f"Sous-extension {shown!r} inconnue : la définition de l'extension ne la déclare pas.",
+                                 f"Unknown sub-extension {shown!r}: the extension's definition does not declare it.",
+                                 f"{instance.expression}.url", "fhir-extension-sub-url")
             self._instance(rule, instance, ctx)
             self._known_extension(rule, instance, ctx)
         for slice_rule in rule.slices:

@@ -110,6 +110,12 @@ def _plain_string(element: dict, name: str) -> str | None | bool:
     return value if value is None or isinstance(value, str) else False
 
 
+def _null_beside_extras(element: Any, name: str) -> bool:
+    """``"name": null`` beside ``"_name"``: R4 json.html allows null only inside arrays, and the
+    R4 pass reports it (``fhir-json-null``); fhirpathpy raises on it, so an invariant has no verdict."""
+    return isinstance(element, dict) and name in element and element[name] is None and "_" + name in element
+
+
 def _entry_has_content(entry: Any) -> bool | None:
     if not isinstance(entry, dict):
         return UNDECIDED
@@ -128,6 +134,8 @@ def _full_url_not_a_version(entry: Any) -> bool | None:
     ``Bundle.entry[i].fullUrl``. Leaving the shape to FHIRPath would only add
     an ``exception`` error and a stack trace to the log.
     """
+    if _null_beside_extras(entry, "fullUrl"):
+        return True
     if isinstance(entry, dict) and entry.get("fullUrl") is not None:
         value = entry["fullUrl"]
         items = value if isinstance(value, list) else [value]
@@ -163,6 +171,8 @@ def _contained_referenced(resource: Any) -> bool | None:
     if not _navigates_to(resource, "contained"):
         return True
     contained = resource.get("contained")
+    if isinstance(contained, dict):
+        contained = [contained]  # one object where R4 wants an array: the R4 pass says so; fhirpathpy raises
     if not isinstance(contained, list) or not all(isinstance(item, dict) for item in contained) \
             or "_contained" in resource:
         return UNDECIDED
@@ -184,6 +194,8 @@ def _not_a_local_reference(reference: Any) -> bool | None:
     already reports the JSON type at that element."""
     if not isinstance(reference, dict):
         return UNDECIDED
+    if _null_beside_extras(reference, "reference"):
+        return True
     value = _plain_string(reference, "reference")
     if value is False:
         return True if not isinstance(reference.get("reference"), (str, type(None))) else UNDECIDED

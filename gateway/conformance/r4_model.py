@@ -69,6 +69,7 @@ class R4Model:
             self._add(definition)
         self.required_children = _required_children(self.elements, self.kinds)
         self.resource_types = frozenset(t for t, kind in self.kinds.items() if kind == "resource")
+        self.search_parameters = _search_parameters(packages, self.resource_types)
 
     def _add(self, definition: dict) -> None:
         type_name, kind = definition["type"], definition["kind"]
@@ -160,3 +161,16 @@ def _regex(value_element: dict) -> re.Pattern | None:
             if extension.get("url") == REGEX_EXTENSION and isinstance(extension.get("valueString"), str):
                 return re.compile(extension["valueString"])
     return None
+
+
+def _search_parameters(packages: PackageSet, resource_types: frozenset[str]) -> dict[str, frozenset[str]]:
+    """The search parameter codes each resource type has in the closure (R4's, and its IGs'), as a
+    server loaded with these packages knows them; those on Resource and DomainResource apply to all."""
+    by_base: dict[str, set[str]] = {}
+    for entry in packages.entries("SearchParameter"):
+        parameter = packages.get(entry.url, keep=False) or {}
+        if isinstance(parameter.get("code"), str):
+            for base in parameter.get("base") or ():
+                by_base.setdefault(base, set()).add(parameter["code"])
+    common = by_base.get("Resource", set()) | by_base.get("DomainResource", set())
+    return {resource_type: frozenset(by_base.get(resource_type, set()) | common) for resource_type in resource_types}

@@ -26,6 +26,16 @@ ABSOLUTE_ELEMENTS = frozenset({"Coding.system", "Identifier.system", "Quantity.s
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S")
 _WEB = re.compile(r"https?://[^/?#\s]+(?:[/?#]\S*)?")
 _RESTFUL_TAIL = re.compile(r"/([A-Z][A-Za-z]+)/([A-Za-z0-9\-\.]{1,64})$")
+# HL7's cross-version extensions (``http://hl7.org/fhir/5.0/StructureDefinition/extension-Encounter.plannedEndDate``)
+# exist for the other FHIR releases only: DSTU2, STU3, R4B and R5.
+_CROSS_VERSION = re.compile(r"http://hl7\.org/fhir/([^/]+)/StructureDefinition/extension-.+")
+CROSS_VERSIONS = frozenset({"1.0", "3.0", "4.3", "5.0"})
+
+
+def short_oid(oid: str) -> bool:
+    """An OID HL7's validator (so HAPI) refuses although R4's regex takes it: ``1.2.3``, ``2.999``.
+    It wants the last dot at index 4 or later, or the ``1.3`` arc (a heuristic of its own)."""
+    return oid.rfind(".") < 4 and not oid.startswith("1.3")
 
 
 def urn_problem(value: str, primitives: dict[str, PrimitiveSpec]) -> str | None:
@@ -35,6 +45,24 @@ def urn_problem(value: str, primitives: dict[str, PrimitiveSpec]) -> str | None:
         if value.startswith(prefix) and spec is not None and spec.regex is not None \
                 and not spec.regex.fullmatch(value):
             return f"not a valid {type_code}"
+    if value.startswith("urn:oid:") and short_oid(value[len("urn:oid:"):]):
+        return "not a valid oid: too short to be registered (fewer than four arcs)"
+    return None
+
+
+def extension_url_problem(value: str) -> str | None:
+    """Why an absolute ``Extension.url`` cannot name an extension definition (None when it can).
+
+    The url is the definition's canonical: a fragment is no part of one (HAPI
+    fails reading a version out of it), and a cross-version extension names a
+    FHIR release that has them.
+    """
+    if "#" in value:
+        return "a fragment (#) is no part of an extension's canonical url"
+    cross_version = _CROSS_VERSION.fullmatch(value)
+    if cross_version and cross_version.group(1) not in CROSS_VERSIONS:
+        return (f"no FHIR release {cross_version.group(1)} has cross-version extensions "
+                f"(known: {', '.join(sorted(CROSS_VERSIONS))})")
     return None
 
 

@@ -136,6 +136,39 @@ def wrong_values(draw) -> FuzzRequest:
     return FuzzRequest(serialised(document), GOOD_HEADERS)
 
 
+# ---------------------------------------------------------------- entries with parts missing or null
+# Parts of an entry without which it cannot be stored: missing, null, empty or of the wrong shape,
+# the bundle is refused before HAPI (a 4xx of the gateway's own, never the 503 of the closed port).
+ENTRY_PARTS = (("resource",), ("request",), ("request", "method"), ("request", "url"), ("resource", "resourceType"))
+BROKEN_PART = st.sampled_from(["missing", None, {}, [], "", [None]])
+REFUSED_BEFORE_HAPI = Expectation(
+    "a 4xx of the gateway's own", lambda status, rules: 400 <= status < 500 and "gateway-hapi-unreachable" not in rules)
+
+
+@st.composite
+def broken_entries(draw) -> FuzzRequest:
+    """An accepted bundle in which 1 to 3 entries lose a part they need, or are null or empty themselves."""
+    document = copy.deepcopy(accepted_documents()[draw(st.sampled_from(sorted(accepted_documents())))])
+    entries = document["entry"]
+    for _ in range(draw(st.integers(1, 3))):
+        position = draw(st.integers(0, len(entries) - 1))
+        if not isinstance(entries[position], dict) or draw(st.integers(0, 5)) == 0:
+            entries[position] = draw(st.sampled_from([None, {}, [], "entry"]))
+            continue
+        *parents, part = draw(st.sampled_from(ENTRY_PARTS))
+        holder = entries[position]
+        for name in parents:
+            holder = holder.get(name) if isinstance(holder, dict) else None
+        if not isinstance(holder, dict):
+            continue
+        broken = draw(BROKEN_PART)
+        if broken == "missing":
+            holder.pop(part, None)
+        else:
+            holder[part] = broken
+    return FuzzRequest(serialised(document), GOOD_HEADERS, REFUSED_BEFORE_HAPI)
+
+
 # ---------------------------------------------------------------- truncation
 @st.composite
 def truncated(draw) -> FuzzRequest:
@@ -435,6 +468,7 @@ def accepted_xml_bundles(draw) -> FuzzRequest:
 REQUEST_STRATEGIES = {
     "truncated JSON": truncated(),
     "wrong types at random paths": wrong_values(),
+    "entries with parts missing or null": broken_entries(),
     "huge strings and numbers": huge_strings(),
     "deep nesting": deep_nesting(),
     "entry counts": many_entries(),

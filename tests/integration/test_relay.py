@@ -6,6 +6,9 @@ import json
 import pytest
 import requests
 
+from gateway.hapi import HapiAnswer
+from gateway.receipt import RequestMutation
+from gateway.relay import relay
 from tests.conftest import BACKENDS
 
 FHIR_JSON = "application/fhir+json"
@@ -73,21 +76,22 @@ def test_gateway_refusal_names_the_element_and_nothing_reaches_hapi(gateway, hap
     assert counts(hapi) == before
 
 
-def test_hapi_refusal_is_relayed_verbatim_and_nothing_is_stored(gateway, hapi, fresh_bundle):
-    # A stay ending later on the day it starts: per-1 holds (FHIRPath compares the date and the
-    # dateTime at the date's precision), but HAPI's validator refuses it. The one difference
-    # where HAPI is the stricter judge, and wrong (README, "Gateway and HAPI verdicts").
+def test_hapi_refusal_is_relayed_as_hapi_wrote_it(hapi, fresh_bundle):
+    """The relay stage on a real refusal of HAPI: status and OperationOutcome unchanged.
+
+    A stay ending later on the day it starts: HAPI's per-1 refuses it (its
+    FHIRPath counts the empty comparison of a date with a dateTime as false);
+    the gateway now refuses it first (fhir-period-precision, and
+    tests/integration/test_hapi_refusals.py), so HAPI's answer is fed to the
+    relay stage here.
+    """
     encounter_of(fresh_bundle)["period"] = {"start": "2023-04-14", "end": "2023-04-14T12:00:00+01:00"}
     before = counts(hapi)
-
-    response = post(gateway, fresh_bundle)
     direct = requests.post(f"{hapi.base_url}/", data=json.dumps(fresh_bundle),
-                           headers={"Content-Type": FHIR_JSON, "Prefer": "return=representation"}, timeout=120)
-
-    assert response.status_code == direct.status_code == 422
-    outcome = response.get_json()
-    assert outcome["resourceType"] == "OperationOutcome"
-    # The gateway adds its audit Provenance, which may add HAPI warnings; the errors must be HAPI's own.
-    assert errors(outcome) == errors(direct.json())
-    assert any("per-1" in diagnostics for diagnostics in errors(outcome)), errors(outcome)
+                           headers={"Content-Type": FHIR_JSON, "Prefer": "return=minimal"}, timeout=120)
+    assert direct.status_code == 422
+    answer = HapiAnswer(direct.status_code, direct.content, direct.headers["Content-Type"])
+    mutation = RequestMutation({"resourceType": "Bundle"}, len(fresh_bundle["entry"]), (None,) * 3)
+    assert relay(answer, mutation) == (422, direct.json())
+    assert any("per-1" in diagnostics for diagnostics in errors(direct.json()))
     assert counts(hapi) == before

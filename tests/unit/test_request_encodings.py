@@ -1,8 +1,9 @@
 """What producers' libraries put on the wire (../shared/docs/clients.md): compressed bodies and legacy media types.
 
 ``$validate`` runs the same intake as ``POST /`` and needs no HAPI, so a body
-the intake reads correctly is "Le Bundle est valide." here; storing through
-the real HAPI is in tests/contract/test_producer_requests.py.
+the intake reads correctly is "Le Bundle est valide." here; a gzip body
+stored through nginx, the gateway under gunicorn and the real HAPI is in
+tests/proxy/test_compressed_bodies.py.
 """
 from __future__ import annotations
 
