@@ -21,16 +21,34 @@ setup_python() {
     fi
 }
 
+# Builds a Maven project when its pom or sources changed since its last build, or OUTPUT is missing.
+maven_build() {  # project directory, OUTPUT file, what it is (for the message)
+    local project="$1" output="$2" stamp="$1/target/.built"
+    if [ -f "$output" ] && [ -f "$stamp" ] \
+        && [ -z "$(find "$project/pom.xml" "$project/src" -newer "$stamp" -print -quit)" ]; then
+        return
+    fi
+    echo "==> building $3 with Maven"
+    mvn -q -B -f "$project/pom.xml" package -DskipTests
+    touch "$stamp"
+}
+
 build_hapi() {
     # The jar's own timestamp is fixed (reproducible build), so a stamp file
     # records when it was built. Rebuilding replaces the jar under any HAPI
     # still running from it, so it happens only when the sources changed.
-    local stamp="$ROOT/hapi-server/target/.built"
-    if [ -f "$HAPI_JAR" ] && [ -f "$stamp" ] \
-        && [ -z "$(find "$ROOT/hapi-server/pom.xml" "$ROOT/hapi-server/src" -newer "$stamp" -print -quit)" ]; then
-        return
+    maven_build "$ROOT/hapi-server" "$HAPI_JAR" "the HAPI FHIR launcher (first time: several minutes)"
+}
+
+# The producers' client libraries that tests/clients drives: HAPI's Java client (compiled
+# against the launcher's HAPI artifacts) and fhir-kit-client (npm ci from the committed lock;
+# nothing is fetched again while the lock is unchanged, so it works offline once installed).
+setup_client_libraries() {
+    maven_build "$ROOT/tests/clients/java" "$ROOT/tests/clients/java/target/classpath.txt" "HAPI's Java client scenario"
+    local js="$ROOT/tests/clients/js" stamp="$ROOT/tests/clients/js/node_modules/.installed"
+    if [ ! -f "$stamp" ] || [ "$js/package-lock.json" -nt "$stamp" ]; then
+        echo "==> installing fhir-kit-client (npm ci)"
+        (cd "$js" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error)
+        touch "$stamp"
     fi
-    echo "==> building the HAPI FHIR launcher with Maven (first time: several minutes)"
-    mvn -q -B -f "$ROOT/hapi-server/pom.xml" package -DskipTests
-    touch "$stamp"
 }
