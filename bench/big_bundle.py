@@ -128,10 +128,11 @@ def transaction_timing(log: Path) -> str:
         return "    (no 'Transaction timing' in the HAPI log)"
     totals: dict[str, list[int]] = {}
     for line in text[start:].splitlines()[1:]:
-        task = re.match(r"^\s*(?:Bundle\.entry\[\d+\]: )?(.+?): (\d+)ms\s*$", line)
-        if not task:
+        if re.match(r"^\d{4}-\d\d-\d\d", line):   # the next log record: the StopWatch is over
             break
-        totals.setdefault(task.group(1), []).append(int(task.group(2)))
+        task = re.search(r"(?:Bundle\.entry\[\d+\]: )?([^:\[\]]+(?: [A-Za-z]+)?): (\d+)ms", line)
+        if task:
+            totals.setdefault(task.group(1).strip(), []).append(int(task.group(2)))
     ranked = sorted(totals.items(), key=lambda item: -sum(item[1]))
     return "\n".join(f"    {name}: {sum(times) / 1000:.1f} s" + (f" ({len(times)} tasks)" if len(times) > 1 else "")
                      for name, times in ranked)
