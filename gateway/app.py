@@ -148,7 +148,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.get("/readyz")
     def readyz():
-        ready, detail = hapi.readiness(engine.bundle_profile)
+        ready, detail = hapi.readiness(descriptor.package, engine.bundle_profile)
         if ready:
             return {"status": "ready", "detail": detail}
         return outcome_response(503, [single(

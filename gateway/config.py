@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.descriptor import newest_release
+
 # The FHIR package directory when FHIR_PACKAGE_DIR is not set: the checkout's
 # ../shared/fhir-packages (located from this file, so any working directory will
 # do), else the FHIR package cache of the HL7 tools, ~/.fhir/packages
@@ -32,7 +34,8 @@ class Settings:
     hapi_connect_timeout: float = 5.0
     hapi_read_timeout: float = 120.0
     package_dir: Path = Path(DEFAULT_PACKAGE_DIR)
-    implementation_guide: str = "ans.fhir.fr.tddui#2.0.0-ballot"
+    # the newest release with a descriptor in gateway/descriptors (earlier ones stay selectable)
+    implementation_guide: str = newest_release()
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
@@ -146,7 +149,7 @@ SETTINGS_DOC = {
     "HAPI_READ_TIMEOUT": "seconds to wait for HAPI's answer before replying 504 (default 120)",
     "FHIR_PACKAGE_DIR": "directory searched (sub-folders included) for the FHIR package .tgz files or package-cache folders (default: the checkout's ../shared/fhir-packages, else ~/.fhir/packages)",
     "FHIR_R4_CORE_PACKAGE": "the R4 core package whose StructureDefinitions drive the FHIR XML converter, relative to FHIR_PACKAGE_DIR (default hl7/hl7.fhir.r4.core-4.0.1.tgz)",
-    "TDDUI_IG": "the TDDUI package as name#version (default ans.fhir.fr.tddui#2.0.0-ballot)",
+    "TDDUI_IG": "the TDDUI release served, as name#version (default: the newest release with a descriptor in gateway/descriptors, ans.fhir.fr.tddui#2.0.0; ans.fhir.fr.tddui#2.0.0-ballot stays selectable)",
     "GATEWAY_HOST": "address the gateway listens on (default 127.0.0.1)",
     "GATEWAY_PORT": "port the gateway listens on (default 8000)",
     "GATEWAY_WORKERS": "gunicorn worker processes (default 2)",

@@ -138,7 +138,7 @@ class SubmissionPipeline:
             hapi_answer = self.hapi.post_transaction(mutation.transaction)
         finally:
             metrics.HAPI_SECONDS.observe(time.perf_counter() - started)
-        status, body, content_type = relay.relay(hapi_answer, mutation)
+        status, body, content_type = relay.relay(hapi_answer, mutation, self.descriptor.success)
         return Answer(status, body, content_type), len(verdict.issues)
 
     @staticmethod

@@ -26,6 +26,11 @@ from gateway.config import Settings
 from gateway.packages import PackageSet
 
 TDDUI = "https://interop.esante.gouv.fr/ig/fhir/tddui/StructureDefinition/"
+# The release the suite is built around, pinned whatever the product's default (tests/conftest.py
+# puts it in TDDUI_IG for the session, its subprocesses included); the tests that concern another
+# release name it themselves.
+SUITE_RELEASE = "ans.fhir.fr.tddui#2.0.0-ballot"
+RELEASE_2_0_0 = "ans.fhir.fr.tddui#2.0.0"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 JSON = "application/fhir+json"
 

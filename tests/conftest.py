@@ -18,8 +18,13 @@ from gateway.app import create_app
 from gateway.auth import hash_api_key
 from gateway.config import Settings
 from gateway.packages import PackageSet
+from tests.cases import SUITE_RELEASE
 from tests.hapi_server import HapiServer
 from tests.postgres_server import PostgresServer, postgres_bin_dir
+
+# The suite tests the release it was built around, whatever the product's default: every
+# Settings.from_env() and every subprocess (HAPI's Spring profile, gunicorn, the CLI) reads it.
+os.environ["TDDUI_IG"] = SUITE_RELEASE
 
 IG_EXAMPLE_BUNDLE = "Bundle-ExampleTDDUIBundle"
 TEST_API_KEY = "test-producer-key-for-the-ig-example-organisation"

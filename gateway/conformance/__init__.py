@@ -84,6 +84,7 @@ class ConformanceEngine:
             if descriptor.ins_profile else []
         self.business_rules = compile_rules(descriptor.business_rules, self.fhirpath, str(descriptor.source))
         self._normalise = Normaliser(Flow(
+            ig_package_id,
             _flow_profile(self.profiles.definitions[self.bundle_profile]),
             tuple(_flow_profile(self.profiles.definitions[url]) for url in self.entry_profiles),
             self._is_known_profile, self._implied_profile))
