@@ -68,7 +68,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     descriptor = engine.descriptor
     xml = FhirXml.from_package(settings.r4_core_package_path)
     capability = gateway_capability_statement(engine.packages, settings, software_version())
-    openapi = openapi_document(capability, settings.api_key_header if settings.auth_required else None)
+    openapi = openapi_document(capability, settings.api_key_header if settings.auth_required else None,
+                               descriptor.success)
     hapi = HapiClient(settings.hapi_base_url, settings.hapi_connect_timeout, settings.hapi_read_timeout)
     authenticator = build_authenticator(settings)
     reception = Reception(Limits.of(settings), authenticator, xml)

@@ -27,9 +27,10 @@ def described_releases(directory: Path = DESCRIPTOR_DIR) -> list[str]:
     return sorted(ids, key=lambda package_id: version_key(package_id.partition("#")[2]))
 
 
-def newest_release(directory: Path = DESCRIPTOR_DIR) -> str:
-    """The default release: the newest one the gateway has a descriptor for."""
-    return described_releases(directory)[-1]
+def newest_release(directory: Path = DESCRIPTOR_DIR) -> str | None:
+    """The default release: the newest one ``directory`` has a descriptor for (None: no descriptor)."""
+    releases = described_releases(directory)
+    return releases[-1] if releases else None
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,25 @@ def load_examples() -> Examples:
     return Examples(examples["Bundle-ExampleTDDUIBundle"], examples["Patient-tddui-patient-example"])
 
 
+@lru_cache(maxsize=None)
+def _release_examples(release: str) -> dict[str, dict]:
+    return PackageSet.from_directory(package_dir(), [release]).package(release).examples
+
+
+IMPOSE_PROFILE = "http://hl7.org/fhir/StructureDefinition/structuredefinition-imposeProfile"
+
+
+def release_example(release: str) -> dict:
+    """Each release's own example bundle, read from its package, request.url written as types.
+
+    (The 2.0.0 package's example is the ballot's, byte for byte: the releases differ in their rules,
+    not in their example.)"""
+    bundle = copy.deepcopy(_release_examples(release)["Bundle-ExampleTDDUIBundle"])
+    for entry in bundle["entry"]:
+        entry["request"]["url"] = entry["resource"]["resourceType"]
+    return bundle
+
+
 def ig_example_bundle() -> dict:
     """The IG example Bundle exactly as published (a fresh copy)."""
     return copy.deepcopy(load_examples().bundle)

@@ -52,22 +52,29 @@ def packages(settings) -> PackageSet:
 
 
 class HapiServers:
-    """One HAPI per database backend, started on first use, stopped at the end."""
+    """One HAPI per database backend and TDDUI release, started on first use, stopped at the end.
+
+    The suite's release on H2 serves most tests; another release (or a package directory of
+    its own) gets its own HAPI process only when a test asks for it."""
 
     def __init__(self, tmp_path_factory):
         self.tmp_path_factory = tmp_path_factory
-        self.servers: dict[str, HapiServer] = {}
+        self.servers: dict[tuple, HapiServer] = {}
         self.postgres: PostgresServer | None = None
         self.apps: dict[str, object] = {}
 
-    def get(self, backend: str) -> HapiServer:
-        if backend not in self.servers:
+    def get(self, backend: str, release: str = SUITE_RELEASE, package_dir=None) -> HapiServer:
+        key = (backend, release, package_dir)
+        if key not in self.servers:
             workdir = self.tmp_path_factory.mktemp(f"hapi-{backend}")
-            server = HapiServer(workdir, **self._database(backend))
+            database = self._database(backend)
+            server = HapiServer(workdir, database.get("datasource_url"), extra_env={
+                **database.get("extra_env", {}), "TDDUI_IG": release,
+                **({"FHIR_PACKAGE_DIR": str(package_dir)} if package_dir else {})})
             server.start()
-            print(f"\nHAPI on {backend} ready in {server.last_start_seconds:.1f} s at {server.base_url}")
-            self.servers[backend] = server
-        return self.servers[backend]
+            print(f"\nHAPI ({release}) on {backend} ready in {server.last_start_seconds:.1f} s at {server.base_url}")
+            self.servers[key] = server
+        return self.servers[key]
 
     def _database(self, backend: str) -> dict:
         if backend == "h2":

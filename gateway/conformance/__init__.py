@@ -97,7 +97,7 @@ class ConformanceEngine:
         raises EngineStartupError with a clear message on any problem."""
         try:
             packages = PackageSet.from_directory(settings.package_dir, [settings.implementation_guide])
-            engine = cls(packages, load_descriptor(settings.implementation_guide, packages))
+            engine = cls(packages, load_descriptor(settings.implementation_guide, packages, settings.descriptor_dir))
         except PackageError as exc:
             raise EngineStartupError(str(exc)) from exc
         engine._self_test(packages.package(settings.implementation_guide).examples)
@@ -207,9 +207,11 @@ class ConformanceEngine:
         return self.packages.has(url, "StructureDefinition")
 
     def _has_ins(self, resource: dict) -> bool:
+        """The resource is of the INS profile's type and fills one of its INS slices."""
+        if not self._ins_slices or resource.get("resourceType") != self.profiles.definitions[self._ins_profile]["type"]:
+            return False
         match = MatchContext(lambda _resource: set())
-        identifiers = gather(self.profiles.tree(self._ins_profile).children["identifier"], resource, "") \
-            if self._ins_slices else []
+        identifiers = gather(self.profiles.tree(self._ins_profile).children["identifier"], resource, "")
         return any(all(m(inst, match) for m in s.matchers) for inst in identifiers for s in self._ins_slices)
 
     def _implied_profile(self, resource: dict) -> str | None:
