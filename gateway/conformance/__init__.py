@@ -192,6 +192,9 @@ class ConformanceEngine:
             "closure": list(self.packages.packages),
             "substitutions": [{"package": s.name, "declared": list(s.declared), "used": s.used}
                               for s in self.packages.substitutions],
+            "success": vars(self.descriptor.success),
+            "business_identifiers": {kind: [vars(pattern) for pattern in patterns]
+                                     for kind, patterns in self.descriptor.business_identifiers.items()},
             "tolerated": self.descriptor.tolerated,
             "cross_version": self.descriptor.cross_version,
             "bundle_profile": self.bundle_profile,

@@ -191,3 +191,12 @@ def test_docker_compose_config_accepts_the_file():
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert set(json.loads(result.stdout)["services"]) == {"db", "hapi", "gateway", "proxy"}
+
+
+def test_the_gateway_and_hapi_serve_one_release_from_one_variable(services):
+    """compose's TDDUI_VERSION is the gateway's TDDUI_IG and HAPI's TDDUI_VERSION, by default the gateway's default."""
+    default = Settings().implementation_guide
+    name, _, version = default.partition("#")
+    assert services["gateway"]["environment"]["TDDUI_IG"] == f"{name}#${{TDDUI_VERSION:-{version}}}"
+    assert services["hapi"]["environment"]["TDDUI_VERSION"] == f"${{TDDUI_VERSION:-{version}}}"
+    assert f"TDDUI_VERSION={version}\n" in (ROOT / "docker" / "tddui.env.example").read_text()
