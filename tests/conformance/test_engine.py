@@ -126,3 +126,8 @@ def test_an_extension_definition_is_checked_at_every_position_it_occurs(engine, 
         where = f"Bundle.entry[0].resource.{name}.extension[0]"
         assert ("invariant", where, "ext-1") in found
         assert ("structure", f"{where}.extension", "Extension.extension") in found
+
+
+def test_a_release_whose_package_is_missing_stops_start_up_naming_it():
+    with pytest.raises(EngineStartupError, match=r"ans\.fhir\.fr\.tddui#2\.1\.0 not found in"):
+        ConformanceEngine.load(Settings(package_dir=package_dir(), implementation_guide="ans.fhir.fr.tddui#2.1.0"))
