@@ -54,8 +54,8 @@ def packages(settings) -> PackageSet:
 class HapiServers:
     """One HAPI per database backend and TDDUI release, started on first use, stopped at the end.
 
-    The suite's release on H2 serves most tests; another release (or a package directory of
-    its own) gets its own HAPI process only when a test asks for it."""
+    The suite's release on H2 serves most tests; another release gets its own HAPI process
+    only when a test asks for it."""
 
     def __init__(self, tmp_path_factory):
         self.tmp_path_factory = tmp_path_factory
@@ -63,14 +63,13 @@ class HapiServers:
         self.postgres: PostgresServer | None = None
         self.apps: dict[str, object] = {}
 
-    def get(self, backend: str, release: str = SUITE_RELEASE, package_dir=None) -> HapiServer:
-        key = (backend, release, package_dir)
+    def get(self, backend: str, release: str = SUITE_RELEASE) -> HapiServer:
+        key = (backend, release)
         if key not in self.servers:
             workdir = self.tmp_path_factory.mktemp(f"hapi-{backend}")
             database = self._database(backend)
-            server = HapiServer(workdir, database.get("datasource_url"), extra_env={
-                **database.get("extra_env", {}), "TDDUI_IG": release,
-                **({"FHIR_PACKAGE_DIR": str(package_dir)} if package_dir else {})})
+            server = HapiServer(workdir, database.get("datasource_url"),
+                                extra_env={**database.get("extra_env", {}), "TDDUI_IG": release})
             server.start()
             print(f"\nHAPI ({release}) on {backend} ready in {server.last_start_seconds:.1f} s at {server.base_url}")
             self.servers[key] = server

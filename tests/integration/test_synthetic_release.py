@@ -20,6 +20,7 @@ from gateway.descriptor import DESCRIPTOR_DIR
 from gateway.packages import PackageSet
 from tests.cases import RELEASE_2_0_0, TDDUI, package_dir, release_example
 from tests.conftest import TEST_API_KEY, freshen
+from tests.hapi_server import HapiServer
 
 SYNTHETIC_VERSION = "2.0.1-synthetic"
 SYNTHETIC = f"ans.fhir.fr.tddui#{SYNTHETIC_VERSION}"
@@ -140,9 +141,19 @@ def synthetic(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def synthetic_app(settings, synthetic, hapi_servers):
+def synthetic_hapi(synthetic, tmp_path_factory):
+    """HAPI loaded with the synthetic release, for this module only (one JVM fewer afterwards)."""
+    server = HapiServer(tmp_path_factory.mktemp("hapi-synthetic"),
+                        extra_env={"TDDUI_IG": SYNTHETIC, "FHIR_PACKAGE_DIR": str(synthetic[0])})
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def synthetic_app(settings, synthetic, synthetic_hapi):
     packages, descriptors = synthetic
-    hapi = hapi_servers.get("h2", SYNTHETIC, packages)
+    hapi = synthetic_hapi
     producers = json.loads(settings.producers_json)["producers"] + [
         {"id": "another-dui", "api_key_sha256": [hash_api_key(OTHER_PRODUCER_KEY)], "finess": ["970099999"]}]
     return create_app(replace(settings, implementation_guide=SYNTHETIC, package_dir=packages,
