@@ -160,7 +160,7 @@ SETTINGS_DOC = {
     "HAPI_READ_TIMEOUT": "seconds to wait for HAPI's answer before replying 504 (default 120)",
     "FHIR_PACKAGE_DIR": "directory searched (sub-folders included) for the FHIR package .tgz files or package-cache folders (default: the checkout's ../shared/fhir-packages, else ~/.fhir/packages)",
     "FHIR_R4_CORE_PACKAGE": "the R4 core package whose StructureDefinitions drive the FHIR XML converter, relative to FHIR_PACKAGE_DIR (default hl7/hl7.fhir.r4.core-4.0.1.tgz)",
-    "TDDUI_IG": "the TDDUI release served, as name#version (default: the newest release with a descriptor in gateway/descriptors, ans.fhir.fr.tddui#2.0.0; ans.fhir.fr.tddui#2.0.0-ballot stays selectable)",
+    "TDDUI_IG": "the TDDUI release served, as name#version (default: the newest release with a descriptor in TDDUI_DESCRIPTOR_DIR, ans.fhir.fr.tddui#2.0.0; ans.fhir.fr.tddui#2.0.0-ballot stays selectable); HAPI must be loaded with the same one",
     "TDDUI_DESCRIPTOR_DIR": "directory of the release descriptors, one <name>-<version>.toml per release (default: the gateway's own gateway/descriptors)",
     "GATEWAY_HOST": "address the gateway listens on (default 127.0.0.1)",
     "GATEWAY_PORT": "port the gateway listens on (default 8000)",
