@@ -82,7 +82,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     descriptor = engine.descriptor
     xml = FhirXml.from_package(settings.r4_core_package_path)
     capability = gateway_capability_statement(engine.packages, settings, software_version())
-    openapi = openapi_document(capability, settings.api_key_header if settings.auth_required else None)
+    openapi = openapi_document(capability, settings.api_key_header if settings.auth_required else None,
+                               descriptor.success)
     hapi = HapiClient(settings.hapi_base_url, settings.hapi_connect_timeout, settings.hapi_read_timeout)
     trusted_proxies = TrustedProxies(settings.trusted_proxies)
     authenticator = build_authenticator(settings, trusted_proxies)
@@ -166,7 +167,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.get("/readyz")
     def readyz():
-        ready, detail = hapi.readiness(engine.bundle_profile)
+        ready, detail = hapi.readiness(descriptor.package, engine.bundle_profile)
         if ready:
             return {"status": "ready", "detail": detail}
         return outcome_response(503, [single(

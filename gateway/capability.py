@@ -64,7 +64,8 @@ def gateway_capability_statement(packages: PackageSet, settings: Settings, softw
         "kind": "instance",
         "instantiates": [f"{requirements['url']}|{requirements['version']}"],
         "software": {"name": SOFTWARE_NAME, "version": software_version},
-        "implementation": {"description": "TDDUI Flux 1 receiving gateway (Consommateur)"},
+        "implementation": {"description": f"TDDUI Flux 1 receiving gateway (Consommateur), "
+                                          f"release {settings.implementation_guide}"},
         "fhirVersion": requirements["fhirVersion"],
         "format": requirements["format"],
         "implementationGuide": requirements.get("implementationGuide", []),

@@ -8,6 +8,7 @@ import argparse
 import json
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import requests
@@ -45,10 +46,16 @@ def issue_line(path: Path, issue: Issue, language: str) -> str:
             f"{issue.message.text(language)}" + (f" [{issue.rule}]" if issue.rule else ""))
 
 
+def settings_for(args: argparse.Namespace) -> Settings:
+    """The environment's settings, the release given by ``--ig`` when there is one."""
+    settings = Settings.from_env()
+    return replace(settings, implementation_guide=args.ig) if args.ig else settings
+
+
 def validate(args: argparse.Namespace) -> int:
     """The ``validate`` subcommand: 0 when every file is valid, 1 otherwise."""
     try:
-        settings = Settings.from_env()
+        settings = settings_for(args)
         engine = ConformanceEngine.load(settings)
     except (EngineStartupError, ConfigurationError) as exc:
         print(f"tddui-gateway: cannot start the conformance engine: {exc}", file=sys.stderr)
@@ -86,7 +93,7 @@ def purge_audit(args: argparse.Namespace) -> int:
 def rules(args: argparse.Namespace) -> int:
     """The ``rules`` subcommand: the compiled rules as JSON, stable for ``diff``."""
     try:
-        engine = ConformanceEngine.load(Settings.from_env())
+        engine = ConformanceEngine.load(settings_for(args))
     except (EngineStartupError, ConfigurationError) as exc:
         print(f"tddui-gateway: cannot start the conformance engine: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
@@ -105,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     checker.add_argument("--format", choices=("text", "json"), default="text",
                          help="text: one line per issue; json: the OperationOutcome (one per line for several files)")
     checker.add_argument("--lang", choices=LANGUAGES, default="fr", help="language of the diagnostics (default fr)")
+    checker.add_argument("--ig", metavar="NAME#VERSION", help="the TDDUI release to check against (default TDDUI_IG)")
     checker.set_defaults(handler=validate)
     purger = commands.add_parser(
         "purge-audit", help="delete AuditEvents past the retention period",
@@ -117,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         "rules", help="print the compiled rules as JSON (to diff two IG versions)",
         description="Print what the engine compiled from the packages and the IG-version descriptor "
                     "(TDDUI_IG): closure, profiles' rules, business rules, tolerated gaps; as sorted JSON.")
+    printer.add_argument("--ig", metavar="NAME#VERSION", help="the TDDUI release (default TDDUI_IG)")
     printer.set_defaults(handler=rules)
     return parser
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from gateway.descriptor import DESCRIPTOR_DIR, newest_release
+
 # The FHIR package directory when FHIR_PACKAGE_DIR is not set: the checkout's
 # ../shared/fhir-packages (located from this file, so any working directory will
 # do), else the FHIR package cache of the HL7 tools, ~/.fhir/packages
@@ -33,7 +35,9 @@ class Settings:
     hapi_connect_timeout: float = 5.0
     hapi_read_timeout: float = 120.0
     package_dir: Path = Path(DEFAULT_PACKAGE_DIR)
-    implementation_guide: str = "ans.fhir.fr.tddui#2.0.0-ballot"
+    # the newest release with a descriptor in descriptor_dir (earlier ones stay selectable)
+    implementation_guide: str = newest_release()
+    descriptor_dir: Path = DESCRIPTOR_DIR
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
@@ -78,12 +82,14 @@ class Settings:
             except ValueError as exc:
                 raise ConfigurationError(f"{name}={raw!r} is not valid: {exc}") from exc
 
+        descriptor_dir = read("TDDUI_DESCRIPTOR_DIR", defaults.descriptor_dir, Path)
         return cls(
             hapi_base_url=read("HAPI_BASE_URL", defaults.hapi_base_url).rstrip("/"),
             hapi_connect_timeout=read("HAPI_CONNECT_TIMEOUT", defaults.hapi_connect_timeout, float),
             hapi_read_timeout=read("HAPI_READ_TIMEOUT", defaults.hapi_read_timeout, float),
             package_dir=read("FHIR_PACKAGE_DIR", default_package_dir(env), Path),
-            implementation_guide=read("TDDUI_IG", defaults.implementation_guide),
+            implementation_guide=read("TDDUI_IG", None) or default_release(descriptor_dir),
+            descriptor_dir=descriptor_dir,
             host=read("GATEWAY_HOST", defaults.host),
             port=read("GATEWAY_PORT", defaults.port, int),
             workers=read("GATEWAY_WORKERS", defaults.workers, int),
@@ -105,6 +111,14 @@ class Settings:
             admin_key_sha256=read("GATEWAY_ADMIN_KEY_SHA256", (), sha256_list),
             audit_retention_days=read("GATEWAY_AUDIT_RETENTION_DAYS", defaults.audit_retention_days, positive_int),
         )
+
+
+def default_release(descriptor_dir: Path) -> str:
+    """TDDUI_IG unset: the newest release described in the descriptor directory."""
+    release = newest_release(descriptor_dir)
+    if release is None:
+        raise ConfigurationError(f"TDDUI_IG is not set and {descriptor_dir} holds no release descriptor (*.toml)")
+    return release
 
 
 def auth_mode(raw: str) -> str:
@@ -163,7 +177,8 @@ SETTINGS_DOC = {
     "HAPI_READ_TIMEOUT": "seconds to wait for HAPI's answer before replying 504 (default 120)",
     "FHIR_PACKAGE_DIR": "directory searched (sub-folders included) for the FHIR package .tgz files or package-cache folders (default: the checkout's ../shared/fhir-packages, else ~/.fhir/packages)",
     "FHIR_R4_CORE_PACKAGE": "the R4 core package whose StructureDefinitions drive the FHIR XML converter, relative to FHIR_PACKAGE_DIR (default hl7/hl7.fhir.r4.core-4.0.1.tgz)",
-    "TDDUI_IG": "the TDDUI package as name#version (default ans.fhir.fr.tddui#2.0.0-ballot)",
+    "TDDUI_IG": "the TDDUI release served, as name#version (default: the newest release with a descriptor in TDDUI_DESCRIPTOR_DIR, ans.fhir.fr.tddui#2.0.0; ans.fhir.fr.tddui#2.0.0-ballot stays selectable); HAPI must be loaded with the same one",
+    "TDDUI_DESCRIPTOR_DIR": "directory of the release descriptors, one <name>-<version>.toml per release (default: the gateway's own gateway/descriptors)",
     "GATEWAY_HOST": "address the gateway listens on (default 127.0.0.1)",
     "GATEWAY_PORT": "port the gateway listens on (default 8000)",
     "GATEWAY_WORKERS": "gunicorn worker processes (default 2)",

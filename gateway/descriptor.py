@@ -16,9 +16,21 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.packages import PackageError, PackageSet
+from gateway.packages import PackageError, PackageSet, version_key
 
 DESCRIPTOR_DIR = Path(__file__).resolve().parent / "descriptors"
+
+
+def described_releases(directory: Path = DESCRIPTOR_DIR) -> list[str]:
+    """Every ``name#version`` a descriptor exists for, oldest first (a release after its ballot)."""
+    ids = [tomllib.loads(path.read_text(encoding="utf-8"))["package"] for path in Path(directory).glob("*.toml")]
+    return sorted(ids, key=lambda package_id: version_key(package_id.partition("#")[2]))
+
+
+def newest_release(directory: Path = DESCRIPTOR_DIR) -> str | None:
+    """The default release: the newest one ``directory`` has a descriptor for (None: no descriptor)."""
+    releases = described_releases(directory)
+    return releases[-1] if releases else None
 
 
 @dataclass(frozen=True)
@@ -72,8 +84,25 @@ class BusinessRuleRow:
 
 
 @dataclass(frozen=True)
+class SuccessAnswer:
+    """How the release answers an accepted transaction: the HTTP status, and each entry's status."""
+
+    status_when_created: int
+    status_otherwise: int
+    entry_created: str
+    entry_otherwise: str
+
+    def status(self, created: bool) -> int:
+        return self.status_when_created if created else self.status_otherwise
+
+    def entry_status(self, created: bool) -> str:
+        return self.entry_created if created else self.entry_otherwise
+
+
+@dataclass(frozen=True)
 class Descriptor:
     package: str
+    success: SuccessAnswer
     business_identifiers: dict[str, tuple[IdentifierPattern, ...]]
     legal_entity: LegalEntityPatterns
     source: Path
@@ -113,8 +142,14 @@ def load_descriptor(package_id: str, packages: PackageSet, directory: Path = DES
     for row in rules:
         if (row.check is None) == (row.expression is None):
             raise PackageError(f"{path}: business rule {row.id} needs exactly one of 'check' and 'expression'")
+    try:
+        success = SuccessAnswer(**document["success"])
+    except (KeyError, TypeError) as exc:
+        raise PackageError(f"{path}: [success] must give status_when_created, status_otherwise, "
+                           f"entry_created and entry_otherwise: {exc}") from exc
     return Descriptor(
         package=package_id,
+        success=success,
         business_identifiers={kind: tuple(pattern(ref) for ref in section["slices"])
                               for kind, section in document.get("receipt", {}).items()},
         legal_entity=LegalEntityPatterns(entity["resource_type"], pattern(entity["id_nat_st"]),

@@ -82,18 +82,27 @@ class HapiClient:
         return self._call("GET", f"{self.base_url}/{resource_type}", params=params,
                           headers={"Accept": FHIR_JSON})
 
-    def readiness(self, bundle_profile: str) -> tuple[bool, str]:
-        """HAPI answers and holds the IG's Bundle profile (so the package is installed)."""
+    def readiness(self, package_id: str, bundle_profile: str) -> tuple[bool, str]:
+        """HAPI answers and holds the served release's Bundle profile, and no other release's.
+
+        Which release HAPI loaded is read from the version of the Bundle profile it
+        installed (HAPI stores each package's StructureDefinitions with their version)."""
+        name, _, served = package_id.partition("#")
         try:
-            answer = self.search("StructureDefinition", {"url": bundle_profile, "_summary": "count"})
+            answer = self.search("StructureDefinition", {"url": bundle_profile, "_elements": "version"})
         except Rejected as refusal:
             return False, refusal.issues[0].message.en
         if answer.status != 200:
             return False, f"HAPI answered {answer.status} to the StructureDefinition search"
-        found = (answer.json() or {}).get("total", 0)
-        if not found:
-            return False, f"HAPI is up but the IG package is not installed (no StructureDefinition {bundle_profile})"
-        return True, "HAPI reachable, TDDUI package installed"
+        loaded = sorted({str((entry.get("resource") or {}).get("version"))
+                         for entry in (answer.json() or {}).get("entry") or []})
+        if not loaded:
+            return False, f"HAPI is up but {package_id} is not installed (no StructureDefinition {bundle_profile})"
+        if loaded != [served]:
+            hapi_releases = ", ".join(f"{name}#{version}" for version in loaded)
+            return False, f"HAPI is loaded with {hapi_releases}, the gateway serves {package_id}: " \
+                          f"start HAPI with the same TDDUI_IG"
+        return True, f"HAPI reachable, {package_id} installed"
 
     def _call(self, method: str, url: str, read_timeout: float | None = None, **kwargs) -> HapiAnswer:
         timeout = (self.timeout[0], read_timeout or self.timeout[1])

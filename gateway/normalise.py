@@ -5,7 +5,9 @@ IG's own producers get wrong in harmless ways, so that the gateway and HAPI
 judge the same thing:
 
 * an entry's profile is the Flux 1 profile named in ``meta.profile`` (with or
-  without ``|version``); a profile URL the packages do not define is an error;
+  without ``|version``); a profile URL the packages do not define is an error,
+  and so is a ``|version`` that is not the release served (a producer of
+  another release: the message names both versions);
 * an entry without ``meta.profile`` gets the profile its content implies, and
   that profile is written into the forwarded resource; ``Bundle.meta.profile``
   likewise gets the flow's Bundle profile;
@@ -36,6 +38,7 @@ class FlowProfile:
 
 @dataclass(frozen=True)
 class Flow:
+    release: str                                      # the package served, name#version
     bundle: FlowProfile
     entries: tuple[FlowProfile, ...]
     is_known_profile: Callable[[str], bool]          # canonical defined by the packages
@@ -72,12 +75,17 @@ class Normaliser:
         return result
 
     def _canonical_issue(self, declared: str, expression: str) -> Issue | None:
-        """An error when ``declared`` is not a profile the packages define (at
-        the version they define, when a version is given)."""
+        """An error when ``declared`` is not a profile the packages define, or
+        claims a version of a flow profile other than the release served."""
         url, _, version = declared.partition("|")
-        known = self._flow.is_known_profile(url)
         profile = self._entry_profiles.get(url) or (self._flow.bundle if url == self._flow.bundle.url else None)
-        if known and not (version and profile and profile.version and version != profile.version):
+        if version and profile and profile.version and version != profile.version:
+            return _error("not-supported",
+                          f"Le profil {url} est revendiqué en version {version} ; cette passerelle sert la "
+                          f"version {profile.version} ({self._flow.release}).",
+                          f"Profile {url} is claimed at version {version}; this gateway serves version "
+                          f"{profile.version} ({self._flow.release}).", expression, "gateway-profile-version")
+        if self._flow.is_known_profile(url):
             return None
         return _error("not-supported",
                       f"Profil inconnu de la passerelle : {declared}.",

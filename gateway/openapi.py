@@ -7,6 +7,8 @@ the public endpoints. FHIR bodies are described loosely (an object with a
 """
 from __future__ import annotations
 
+from gateway.descriptor import SuccessAnswer
+
 FHIR_ID_PATTERN = r"^[A-Za-z0-9\-.]{1,64}$"
 FHIR_MEDIA_TYPES = ("application/fhir+json", "application/fhir+xml")
 RESOURCE_SCHEMA = {"type": "object", "required": ["resourceType"],
@@ -32,7 +34,18 @@ def _parameter(name: str, where: str, schema: dict, required: bool = True, descr
     return {"name": name, "in": where, "required": required, "schema": schema, "description": description}
 
 
-def openapi_document(statement: dict, security_header: str | None) -> dict:
+def transaction_answers(success: SuccessAnswer) -> dict:
+    """The success statuses the served release answers a transaction with (its descriptor's ``[success]``)."""
+    bundle = _content({"$ref": "#/components/schemas/Resource"})
+    if success.status_when_created == success.status_otherwise:
+        return {str(success.status_otherwise): {"description": "transaction-response", "content": bundle}}
+    return {str(success.status_when_created): {"description": "transaction-response: an entry was created",
+                                               "content": bundle},
+            str(success.status_otherwise): {"description": "transaction-response: nothing created (a resend, "
+                                                           "or only new versions)", "content": bundle}}
+
+
+def openapi_document(statement: dict, security_header: str | None, success: SuccessAnswer) -> dict:
     """The OpenAPI description of what ``statement`` declares, plus the gateway's public endpoints."""
     rest = statement["rest"][0]
     format_parameter = _parameter("_format", "query", {"type": "string", "enum": [
@@ -45,10 +58,7 @@ def openapi_document(statement: dict, security_header: str | None) -> dict:
         "/": {"post": {
             "summary": "TDDUI transaction Bundle (Flux 1)", "operationId": "transaction",
             "parameters": [format_parameter], "requestBody": fhir_body,
-            "responses": _answers({"200": {"description": "resent: nothing created", "content": _content(
-                {"$ref": "#/components/schemas/Resource"})}, "201": {"description": "transaction-response",
-                                                               "content": _content(
-                                                                   {"$ref": "#/components/schemas/Resource"})}},
+            "responses": _answers(transaction_answers(success),
                 400, 401, 403, 406, 413, 415, 422, 502, 503, 504)}},
         "/metadata": {"get": {"summary": "CapabilityStatement", "operationId": "capabilities",
                               "parameters": [format_parameter], "security": [],
@@ -81,7 +91,8 @@ def openapi_document(statement: dict, security_header: str | None) -> dict:
     document = {
         "openapi": "3.0.3",
         "info": {"title": statement["software"]["name"], "version": statement["software"]["version"],
-                 "description": rest.get("security", {}).get("description", "")},
+                 "description": f"{statement['implementation']['description']}. "
+                                + rest.get("security", {}).get("description", "")},
         "paths": paths,
         "components": {"schemas": {"Resource": RESOURCE_SCHEMA, "OperationOutcome": OUTCOME_SCHEMA}},
     }

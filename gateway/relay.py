@@ -2,28 +2,33 @@
 
 A successful transaction (HAPI: 200 + transaction-response) is cut back by
 the request mutation to one entry per entry the producer sent, and answered
-``201 Created`` when at least one entry was created, else ``200 OK`` (a resend,
-or only new versions), so a producer can tell a first delivery from the rest.
+as the release's descriptor says (``[success]``): the ballot answers ``201``
+when at least one entry was created, else ``200`` (a resend, or only new
+versions); 2.0.0 always ``200``. Each entry's status says whether it was created.
 A 412 from two stored resources matching one entry becomes the gateway's own
 OperationOutcome naming that entry; other refusals are relayed as HAPI wrote
 them; an answer that is not FHIR at all is replaced by a 502 naming the problem.
 """
 from __future__ import annotations
 
+from gateway.descriptor import SuccessAnswer
 from gateway.hapi import HapiAnswer
 from gateway.intake import Rejected
 from gateway.outcome import single
 from gateway.receipt import RequestMutation
 
 
-def relay(answer: HapiAnswer, mutation: RequestMutation) -> tuple[int, dict]:
-    """Status and FHIR document to send back to the producer."""
+def relay(answer: HapiAnswer, mutation: RequestMutation, success: SuccessAnswer) -> tuple[int, dict]:
+    """Status and FHIR document to send back to the producer; a success as the served release answers it."""
     document = answer.json()
     if answer.status == 200 and document and document.get("type") == "transaction-response":
         response = mutation.post_process(document)
-        created = any(str((entry.get("response") or {}).get("status", "")).startswith("201")
-                      for entry in response["entry"])
-        return (201 if created else 200), response
+        created = [str((entry.get("response") or {}).get("status", "")).startswith("201")
+                   for entry in response["entry"]]
+        response["entry"] = [{**entry, "response": {**(entry.get("response") or {}),
+                                                    "status": success.entry_status(entry_created)}}
+                             for entry, entry_created in zip(response["entry"], created)]
+        return success.status(any(created)), response
     if answer.status == 412 and document and document.get("resourceType") == "OperationOutcome":
         index = mutation.entry_of_conditional_url(diagnostics_of(document))
         if index is not None:

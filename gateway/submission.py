@@ -132,7 +132,7 @@ class SubmissionPipeline:
             metrics.HAPI_SECONDS.observe(time.perf_counter() - started)
         # Sent: the forwarded copy (10,000 entries: ~40 MB) is freed before HAPI's answer is parsed.
         mutation = replace(mutation, transaction={})
-        status, document = relay.relay(hapi_answer, mutation)
+        status, document = relay.relay(hapi_answer, mutation, self.descriptor.success)
         if status >= 400:
             return Answer(status, document), issue_count
         language = preferred_language(incoming.headers.get("Accept-Language"))

@@ -26,6 +26,11 @@ from gateway.config import Settings
 from gateway.packages import PackageSet
 
 TDDUI = "https://interop.esante.gouv.fr/ig/fhir/tddui/StructureDefinition/"
+# The release the suite is built around, pinned whatever the product's default (tests/conftest.py
+# puts it in TDDUI_IG for the session, its subprocesses included); the tests that concern another
+# release name it themselves.
+SUITE_RELEASE = "ans.fhir.fr.tddui#2.0.0-ballot"
+RELEASE_2_0_0 = "ans.fhir.fr.tddui#2.0.0"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 JSON = "application/fhir+json"
 
@@ -50,6 +55,25 @@ def load_examples() -> Examples:
     examples = PackageSet.from_directory(package_dir(), [settings.implementation_guide]) \
         .package(settings.implementation_guide).examples
     return Examples(examples["Bundle-ExampleTDDUIBundle"], examples["Patient-tddui-patient-example"])
+
+
+@lru_cache(maxsize=None)
+def _release_examples(release: str) -> dict[str, dict]:
+    return PackageSet.from_directory(package_dir(), [release]).package(release).examples
+
+
+IMPOSE_PROFILE = "http://hl7.org/fhir/StructureDefinition/structuredefinition-imposeProfile"
+
+
+def release_example(release: str) -> dict:
+    """Each release's own example bundle, read from its package, request.url written as types.
+
+    (The 2.0.0 package's example is the ballot's, byte for byte: the releases differ in their rules,
+    not in their example.)"""
+    bundle = copy.deepcopy(_release_examples(release)["Bundle-ExampleTDDUIBundle"])
+    for entry in bundle["entry"]:
+        entry["request"]["url"] = entry["resource"]["resourceType"]
+    return bundle
 
 
 def ig_example_bundle() -> dict:

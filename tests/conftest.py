@@ -17,8 +17,13 @@ from gateway.app import create_app
 from gateway.auth import hash_api_key
 from gateway.config import Settings
 from gateway.packages import PackageSet
+from tests.cases import SUITE_RELEASE
 from tests.hapi_server import HapiServer
 from tests.postgres_server import PostgresServer, require_postgres
+
+# The suite tests the release it was built around, whatever the product's default: every
+# Settings.from_env() and every subprocess (HAPI's Spring profile, gunicorn, the CLI) reads it.
+os.environ["TDDUI_IG"] = SUITE_RELEASE
 
 IG_EXAMPLE_BUNDLE = "Bundle-ExampleTDDUIBundle"
 TEST_API_KEY = "test-producer-key-for-the-ig-example-organisation"
@@ -46,22 +51,28 @@ def packages(settings) -> PackageSet:
 
 
 class HapiServers:
-    """One HAPI per database backend, started on first use, stopped at the end."""
+    """One HAPI per database backend and TDDUI release, started on first use, stopped at the end.
+
+    The suite's release on H2 serves most tests; another release gets its own HAPI process
+    only when a test asks for it."""
 
     def __init__(self, tmp_path_factory):
         self.tmp_path_factory = tmp_path_factory
-        self.servers: dict[str, HapiServer] = {}
+        self.servers: dict[tuple, HapiServer] = {}
         self.postgres: PostgresServer | None = None
         self.apps: dict[str, object] = {}
 
-    def get(self, backend: str) -> HapiServer:
-        if backend not in self.servers:
+    def get(self, backend: str, release: str = SUITE_RELEASE) -> HapiServer:
+        key = (backend, release)
+        if key not in self.servers:
             workdir = self.tmp_path_factory.mktemp(f"hapi-{backend}")
-            server = HapiServer(workdir, **self._database(backend))
+            database = self._database(backend)
+            server = HapiServer(workdir, database.get("datasource_url"),
+                                extra_env={**database.get("extra_env", {}), "TDDUI_IG": release})
             server.start()
-            print(f"\nHAPI on {backend} ready in {server.last_start_seconds:.1f} s at {server.base_url}")
-            self.servers[backend] = server
-        return self.servers[backend]
+            print(f"\nHAPI ({release}) on {backend} ready in {server.last_start_seconds:.1f} s at {server.base_url}")
+            self.servers[key] = server
+        return self.servers[key]
 
     def _database(self, backend: str) -> dict:
         if backend == "h2":

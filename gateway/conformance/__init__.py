@@ -84,6 +84,7 @@ class ConformanceEngine:
             if descriptor.ins_profile else []
         self.business_rules = compile_rules(descriptor.business_rules, self.fhirpath, str(descriptor.source))
         self._normalise = Normaliser(Flow(
+            ig_package_id,
             _flow_profile(self.profiles.definitions[self.bundle_profile]),
             tuple(_flow_profile(self.profiles.definitions[url]) for url in self.entry_profiles),
             self._is_known_profile, self._implied_profile))
@@ -96,7 +97,7 @@ class ConformanceEngine:
         raises EngineStartupError with a clear message on any problem."""
         try:
             packages = PackageSet.from_directory(settings.package_dir, [settings.implementation_guide])
-            engine = cls(packages, load_descriptor(settings.implementation_guide, packages))
+            engine = cls(packages, load_descriptor(settings.implementation_guide, packages, settings.descriptor_dir))
         except PackageError as exc:
             raise EngineStartupError(str(exc)) from exc
         engine._self_test(packages.package(settings.implementation_guide).examples)
@@ -191,6 +192,9 @@ class ConformanceEngine:
             "closure": list(self.packages.packages),
             "substitutions": [{"package": s.name, "declared": list(s.declared), "used": s.used}
                               for s in self.packages.substitutions],
+            "success": vars(self.descriptor.success),
+            "business_identifiers": {kind: [vars(pattern) for pattern in patterns]
+                                     for kind, patterns in self.descriptor.business_identifiers.items()},
             "tolerated": self.descriptor.tolerated,
             "cross_version": self.descriptor.cross_version,
             "bundle_profile": self.bundle_profile,
@@ -206,9 +210,11 @@ class ConformanceEngine:
         return self.packages.has(url, "StructureDefinition")
 
     def _has_ins(self, resource: dict) -> bool:
+        """The resource is of the INS profile's type and fills one of its INS slices."""
+        if not self._ins_slices or resource.get("resourceType") != self.profiles.definitions[self._ins_profile]["type"]:
+            return False
         match = MatchContext(lambda _resource: set())
-        identifiers = gather(self.profiles.tree(self._ins_profile).children["identifier"], resource, "") \
-            if self._ins_slices else []
+        identifiers = gather(self.profiles.tree(self._ins_profile).children["identifier"], resource, "")
         return any(all(m(inst, match) for m in s.matchers) for inst in identifiers for s in self._ins_slices)
 
     def _implied_profile(self, resource: dict) -> str | None:

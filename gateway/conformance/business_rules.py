@@ -90,7 +90,7 @@ def ins_patient_profile(view: BundleView) -> Iterator[Finding]:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         profile = view.entry_profiles[index]
         if isinstance(resource, dict) and profile in view.flow_profiles and profile != view.ins_profile \
-                and resource.get("resourceType") == "Patient" and view.has_ins(resource):
+                and view.has_ins(resource):
             yield (f"Bundle.entry[{index}].resource.meta.profile",
                    f"Un usager dont l'INS est transmis doit l'être avec le profil {name}.",
                    f"A patient sent with an INS must use profile {name}.")

@@ -92,3 +92,18 @@ def test_rules_prints_the_compiled_rules_as_json(capsys):
     assert {r["id"] for r in rules["business_rules"]} >= {"BR-EMPTY", "BR-CREATE-ONLY", "BR-INS-PROFILE"}
     sejour = rules["profiles"]["https://interop.esante.gouv.fr/ig/fhir/tddui/StructureDefinition/tddui-encounter-sejour"]
     assert any(row["id"] == "Encounter.status" and "binding" in row for row in sejour)
+
+
+def test_ig_chooses_the_release_for_validate_and_rules(tmp_path, capsys):
+    """--ig overrides TDDUI_IG (here the suite's ballot): a claim of 2.0.0 is refused by the ballot only."""
+    bundle = json.loads(write(tmp_path, "v1.json", "V1").read_text(encoding="utf-8"))
+    bundle["meta"]["profile"] = [url + "|2.0.0" for url in bundle["meta"]["profile"]]
+    path = tmp_path / "claims-2.0.0.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    assert main(["validate", str(path), "--lang", "en"]) == 1
+    assert "[gateway-profile-version]" in capsys.readouterr().out
+    assert main(["validate", "--ig", "ans.fhir.fr.tddui#2.0.0", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["rules", "--ig", "ans.fhir.fr.tddui#2.0.0"]) == 0
+    rules = json.loads(capsys.readouterr().out)
+    assert rules["package"] == "ans.fhir.fr.tddui#2.0.0" and rules["success"]["status_when_created"] == 200

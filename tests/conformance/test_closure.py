@@ -12,13 +12,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gateway.config import Settings
 from gateway.conformance import ConformanceEngine
-from gateway.descriptor import DESCRIPTOR_DIR, load_descriptor
+from gateway.descriptor import DESCRIPTOR_DIR, described_releases, load_descriptor
 from gateway.packages import PackageSet, nearest_version, read_package
-from tests.cases import REPO_ROOT, TDDUI, package_dir, v1
+from tests.cases import REPO_ROOT, SUITE_RELEASE, TDDUI, package_dir, v1
 
-IG = "ans.fhir.fr.tddui#2.0.0-ballot"
+IG = SUITE_RELEASE
 HAPI_YAML = REPO_ROOT / "hapi-config" / "application.yaml"
+# hapi-config/application.yaml names the release's package through this placeholder
+TDDUI_VERSION_PLACEHOLDER = re.compile(r"\$\{TDDUI_VERSION:([^}]*)\}")
 
 
 @pytest.fixture(scope="module")
@@ -35,17 +38,24 @@ def hapi_config() -> dict:
     return yaml.safe_load(HAPI_YAML.read_text(encoding="utf-8"))
 
 
-def hapi_package_files() -> dict[str, str]:
-    """name#version -> file (relative to FHIR_PACKAGE_DIR) of every package HAPI reads."""
+def hapi_package_files(release: str) -> dict[str, str]:
+    """name#version -> file (relative to FHIR_PACKAGE_DIR) of every package HAPI reads for ``release``."""
     config = hapi_config()
-    urls = [guide["packageUrl"] for guide in config["hapi"]["fhir"]["implementationguides"].values()]
-    urls += config["tddui"]["hapi"]["validation-packages"]
+    guides = config["hapi"]["fhir"]["implementationguides"].values()
+    version = release.partition("#")[2]
+    for guide in guides:  # the name and version HAPI announces are those of the file it installs
+        declared = read_package(package_dir() / _relative(guide["packageUrl"], version))
+        assert declared.id == f"{guide['name']}#{TDDUI_VERSION_PLACEHOLDER.sub(version, str(guide['version']))}"
+    urls = [guide["packageUrl"] for guide in guides] + config["tddui"]["hapi"]["validation-packages"]
     found = {}
     for url in urls:
-        relative = re.sub(r"^file://\$\{FHIR_PACKAGE_DIR:[^}]*\}/", "", url)
-        package = read_package(package_dir() / relative)
-        found[package.id] = relative
+        relative = _relative(url, version)
+        found[read_package(package_dir() / relative).id] = relative
     return found
+
+
+def _relative(url: str, tddui_version: str) -> str:
+    return TDDUI_VERSION_PLACEHOLDER.sub(tddui_version, re.sub(r"^file://\$\{FHIR_PACKAGE_DIR:[^}]*\}/", "", url))
 
 
 # ------------------------------------------------------------------ closure
@@ -166,12 +176,23 @@ def test_a_second_descriptor_and_package_variant_apply_their_own_rules(variant_d
 
 
 # ------------------------------------------------------------------ HAPI = descriptor = closure
-def test_hapi_reads_the_closure_the_gateway_resolves(packages, descriptor):
+@pytest.mark.parametrize("release", described_releases())
+def test_hapi_reads_the_closure_the_gateway_resolves(release):
+    """For every release: HAPI given TDDUI_VERSION installs the closure its descriptor lists."""
+    packages = PackageSet.from_directory(package_dir(), [release])
+    descriptor = load_descriptor(release, packages)
     built_in = set(hapi_config()["tddui"]["hapi"]["built-in-packages"])
-    files = hapi_package_files()
+    files = hapi_package_files(release)
     assert set(files) | built_in == set(packages.packages) == set(descriptor.closure)
     for package_id, relative in files.items():
         assert packages.package(package_id).path.resolve() == (package_dir() / relative).resolve()
+
+
+def test_hapis_default_release_is_the_gateways():
+    """Without TDDUI_VERSION HAPI installs the release the gateway serves by default."""
+    defaults = set(TDDUI_VERSION_PLACEHOLDER.findall(HAPI_YAML.read_text(encoding="utf-8")))
+    assert defaults == {Settings().implementation_guide.partition("#")[2]}
+    assert Settings().implementation_guide == described_releases()[-1] == "ans.fhir.fr.tddui#2.0.0"
 
 
 def test_hapi_tolerates_exactly_the_descriptor_gaps(descriptor):

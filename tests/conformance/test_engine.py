@@ -12,7 +12,7 @@ from gateway.descriptor import load_descriptor
 from gateway.packages import PackageSet
 from tests.cases import CASES, load_examples, package_dir, v1
 
-IG = Settings().implementation_guide
+IG = Settings.from_env().implementation_guide
 ENCOUNTER = "https://interop.esante.gouv.fr/ig/fhir/tddui/StructureDefinition/tddui-encounter-sejour"
 
 
@@ -48,7 +48,7 @@ def test_a_broken_invariant_in_a_package_stops_start_up():
 
 def test_missing_package_directory_stops_start_up(tmp_path):
     with pytest.raises(EngineStartupError, match="does not exist"):
-        ConformanceEngine.load(Settings(package_dir=tmp_path / "none"))
+        ConformanceEngine.load(Settings(package_dir=tmp_path / "none", implementation_guide=IG))
 
 
 @pytest.mark.parametrize("garbage", [
@@ -65,7 +65,7 @@ def test_judge_refuses_garbage_without_raising_or_crashing(engine, garbage):
 
 
 def test_a_check_that_crashes_becomes_an_error_naming_its_rule(examples):
-    engine = ConformanceEngine.load(Settings(package_dir=package_dir()))
+    engine = ConformanceEngine.load(Settings(package_dir=package_dir(), implementation_guide=IG))
     root = engine.profiles.tree(ENCOUNTER)
 
     def explode(_element):
@@ -93,7 +93,7 @@ _worker_engine = None
 
 def _load_in_worker(directory):
     global _worker_engine
-    _worker_engine = ConformanceEngine.load(Settings(package_dir=directory))
+    _worker_engine = ConformanceEngine.load(Settings(package_dir=directory, implementation_guide=IG))
 
 
 def _judge_in_worker(bundle):
@@ -126,3 +126,8 @@ def test_an_extension_definition_is_checked_at_every_position_it_occurs(engine, 
         where = f"Bundle.entry[0].resource.{name}.extension[0]"
         assert ("invariant", where, "ext-1") in found
         assert ("structure", f"{where}.extension", "Extension.extension") in found
+
+
+def test_a_release_whose_package_is_missing_stops_start_up_naming_it():
+    with pytest.raises(EngineStartupError, match=r"ans\.fhir\.fr\.tddui#2\.1\.0 not found in"):
+        ConformanceEngine.load(Settings(package_dir=package_dir(), implementation_guide="ans.fhir.fr.tddui#2.1.0"))

@@ -59,14 +59,18 @@ def test_inferred_profile_is_checked(engine, examples):
         (i.code, i.expression) for i in verdict.issues if i.blocking]
 
 
-def test_versioned_canonical_is_accepted_and_a_wrong_version_is_not(engine, examples):
+@pytest.mark.parametrize("claimed", ["2.0.0", "9.9.9"])
+def test_a_version_claim_of_another_release_is_refused_naming_both_versions(engine, examples, claimed):
     bundle = v1(examples)
     bundle["entry"][1]["resource"]["meta"]["profile"] = [TDDUI + "tddui-organization|2.0.0-ballot"]
     assert engine.judge(bundle).accepted
-    bundle["entry"][1]["resource"]["meta"]["profile"] = [TDDUI + "tddui-organization|9.9.9"]
+    bundle["entry"][0]["resource"]["meta"]["profile"] = [TDDUI + f"tddui-patient-ins|{claimed}"]
     verdict = engine.judge(bundle)
-    assert ("not-supported", "Bundle.entry[1].resource.meta.profile[0]") in [
-        (i.code, i.expression) for i in verdict.issues if i.blocking]
+    [issue] = [i for i in verdict.issues if i.rule == "gateway-profile-version"]
+    assert (issue.severity, issue.code, issue.expression) == (
+        "error", "not-supported", "Bundle.entry[0].resource.meta.profile[0]")
+    assert f"version {claimed}" in issue.message.en and "serves version 2.0.0-ballot" in issue.message.en
+    assert f"version {claimed}" in issue.message.fr and "ans.fhir.fr.tddui#2.0.0-ballot" in issue.message.fr
 
 
 def test_unknown_profile_url_is_an_error(engine, examples):

@@ -233,3 +233,14 @@ def test_docker_compose_config_accepts_the_file():
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert set(json.loads(result.stdout)["services"]) == DEFAULT_SERVICES
+
+
+def test_the_gateways_and_hapis_serve_one_release_from_one_variable(services):
+    """compose's TDDUI_VERSION is each gateway's TDDUI_IG and each HAPI node's TDDUI_VERSION, by default the gateway's default."""
+    default = Settings().implementation_guide
+    name, _, version = default.partition("#")
+    assert {services[gateway]["environment"]["TDDUI_IG"] for gateway in GATEWAYS} == \
+        {f"{name}#${{TDDUI_VERSION:-{version}}}"}
+    assert {services[node]["environment"]["TDDUI_VERSION"] for node in HAPI_NODES} == \
+        {f"${{TDDUI_VERSION:-{version}}}"}
+    assert f"TDDUI_VERSION={version}\n" in (ROOT / "docker" / "tddui.env.example").read_text()

@@ -41,3 +41,12 @@ def test_admin_credentials_are_sha256_digests_and_retention_at_least_a_day():
         Settings.from_env({"GATEWAY_ADMIN_KEY_SHA256": "secret-in-clear"})
     with pytest.raises(ConfigurationError, match="GATEWAY_AUDIT_RETENTION_DAYS"):
         Settings.from_env({"GATEWAY_AUDIT_RETENTION_DAYS": "0"})
+
+
+def test_the_default_release_is_the_newest_described_one(tmp_path):
+    assert Settings.from_env({}).implementation_guide == "ans.fhir.fr.tddui#2.0.0"  # after 2.0.0-ballot
+    (tmp_path / "ans.fhir.fr.tddui-2.0.0-ballot.toml").write_text('package = "ans.fhir.fr.tddui#2.0.0-ballot"\n')
+    assert Settings.from_env({"TDDUI_DESCRIPTOR_DIR": str(tmp_path)}).implementation_guide == \
+        "ans.fhir.fr.tddui#2.0.0-ballot"
+    with pytest.raises(ConfigurationError, match="holds no release descriptor"):
+        Settings.from_env({"TDDUI_DESCRIPTOR_DIR": str(tmp_path / "empty")})
