@@ -6,6 +6,7 @@ import json
 import pytest
 import requests
 
+from gateway.descriptor import SuccessAnswer
 from gateway.hapi import HapiAnswer
 from gateway.receipt import RequestMutation
 from gateway.relay import relay
@@ -92,6 +93,8 @@ def test_hapi_refusal_is_relayed_as_hapi_wrote_it(hapi, fresh_bundle):
     assert direct.status_code == 422
     answer = HapiAnswer(direct.status_code, direct.content, direct.headers["Content-Type"])
     mutation = RequestMutation({"resourceType": "Bundle"}, len(fresh_bundle["entry"]), (None,) * 3)
-    assert relay(answer, mutation) == (422, direct.json())
+    # a refusal is relayed whatever the release's success answer
+    any_release = SuccessAnswer(201, 200, "201 Created", "200 OK")
+    assert relay(answer, mutation, any_release) == (422, direct.json())
     assert any("per-1" in diagnostics for diagnostics in errors(direct.json()))
     assert counts(hapi) == before
