@@ -116,3 +116,17 @@ def test_the_duplicate_check_is_linear_in_the_identifiers():
     assert len(calls) == len(entries)
     assert [expression for expression, _fr, _en in found] == [
         ("Bundle.entry[50000].resource.identifier[0]", "Bundle.entry[7].resource.identifier[0]")]
+
+
+def test_every_release_refuses_two_entries_naming_one_record_while_hapi_does_not():
+    """HAPI runs in mass ingestion mode (hapi-config/application.yaml), which no longer refuses two
+    entries matching one record: every release's descriptor must carry the gateway's own check."""
+    import tomllib
+
+    import yaml
+
+    hapi = yaml.safe_load(Path(REPO_ROOT, "hapi-config", "application.yaml").read_text(encoding="utf-8"))
+    assert hapi["hapi"]["fhir"]["mass_ingestion_mode_enabled"] is True
+    for path in sorted(Path(REPO_ROOT, "gateway", "descriptors").glob("*.toml")):
+        rules = tomllib.loads(path.read_text(encoding="utf-8")).get("business_rules") or []
+        assert "unique_business_identifiers" in {rule.get("check") for rule in rules}, path.name
