@@ -9,7 +9,7 @@ from typing import Any, Callable
 from gateway.conformance.fhirpath import typed_node
 from gateway.conformance.findings import Findings, Instance
 from gateway.conformance.structure import R4_BASE, ElementRule, MatchContext, ProfileSet, fixed_matches
-from gateway.conformance.terminology import Terminology, report_binding
+from gateway.conformance.terminology import Terminology, report_binding, report_unavailable_value_set
 
 
 @dataclass
@@ -187,7 +187,9 @@ class ProfileChecker:
 
     def _binding(self, rule: ElementRule, instance: Instance, findings: Findings) -> None:
         code_list = self._terminology.value_set(rule.value_set)
-        if code_list is not None:  # ValueSet not in the closure: see docs/conformance-engine.md
+        if code_list is None:
+            report_unavailable_value_set(rule.value_set, instance.value, instance.expression, rule.id, findings)
+        else:
             report_binding(code_list, rule.value_set, instance.value, instance.expression, rule.id, findings)
 
     def _reference_target(self, rule: ElementRule, instance: Instance, ctx: CheckContext) -> None:
