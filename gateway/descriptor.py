@@ -21,16 +21,22 @@ from gateway.packages import PackageError, PackageSet, version_key
 DESCRIPTOR_DIR = Path(__file__).resolve().parent / "descriptors"
 
 
+def _documents(directory: Path) -> list[dict]:
+    """Every descriptor of ``directory``, oldest release first (a release after its ballot)."""
+    documents = [tomllib.loads(path.read_text(encoding="utf-8")) for path in Path(directory).glob("*.toml")]
+    return sorted(documents, key=lambda document: version_key(document["package"].partition("#")[2]))
+
+
 def described_releases(directory: Path = DESCRIPTOR_DIR) -> list[str]:
-    """Every ``name#version`` a descriptor exists for, oldest first (a release after its ballot)."""
-    ids = [tomllib.loads(path.read_text(encoding="utf-8"))["package"] for path in Path(directory).glob("*.toml")]
-    return sorted(ids, key=lambda package_id: version_key(package_id.partition("#")[2]))
+    """Every ``name#version`` a descriptor exists for, oldest first."""
+    return [document["package"] for document in _documents(directory)]
 
 
 def newest_release(directory: Path = DESCRIPTOR_DIR) -> str | None:
-    """The default release: the newest one ``directory`` has a descriptor for (None: no descriptor)."""
-    releases = described_releases(directory)
-    return releases[-1] if releases else None
+    """The default release: the newest one ``directory`` has a descriptor for that does not say
+    it is ``incomplete`` (selectable by TDDUI_IG, never the default; None: no such descriptor)."""
+    complete = [document["package"] for document in _documents(directory) if not document.get("incomplete")]
+    return complete[-1] if complete else None
 
 
 @dataclass(frozen=True)
