@@ -120,10 +120,13 @@ class ElementRule:
 
 class MatchContext:
     """What slice matching needs from the request: the profiles a resource
-    claims (after normalisation), with their ancestors."""
+    claims (after normalisation), with their ancestors; and, inside a bundle,
+    the resource a reference names (``resolve()`` discriminators)."""
 
-    def __init__(self, conforms_to: Callable[[dict], set[str]]):
+    def __init__(self, conforms_to: Callable[[dict], set[str]],
+                 resolve: Callable[[str], dict | None] = lambda _reference: None):
         self.conforms_to = conforms_to
+        self.resolve = resolve
 
 
 def _type_ref(raw: dict) -> TypeRef:
@@ -396,6 +399,12 @@ class ProfileSet:
                 return lambda inst, _ctx: False
             return lambda inst, _ctx: any(
                 fixed_matches(target_kind, expected, actual) for actual in values_at(inst.value, path))
+        if kind == "type" and path == "resolve()":
+            # the type of the resource the reference names (Observation.performer:referentScolaire)
+            wanted = {self._resource_type(url) for url in
+                      (p.partition("|")[0] for t in slice_rule.types for p in t.target_profiles)}
+            return lambda inst, ctx: isinstance(inst.value, dict) and isinstance(inst.value.get("reference"), str) \
+                and (ctx.resolve(inst.value["reference"]) or {}).get("resourceType") in wanted
         if kind == "type":
             target = slice_rule if path == "$this" else slice_rule.child_at(path)
             codes = target.type_codes if target else set()
@@ -413,6 +422,11 @@ class ProfileSet:
             must_exist = bool(target and target.min > 0)
             return lambda inst, _ctx: bool(values_at(inst.value, path)) == must_exist
         raise EngineStartupError(f"{slice_rule.id}: discriminator type {kind} is not supported")
+
+    def _resource_type(self, profile: str) -> str:
+        """The resource type a profile constrains (R4's own: the last part of its canonical)."""
+        definition = self.definitions.get(profile) or self._packages.get(profile)
+        return definition["type"] if definition else profile.rpartition("/")[2]
 
     def _expected_value(self, slice_rule: ElementRule, path: str) -> tuple[str | None, Any]:
         """The fixed/pattern value a slice has at ``path``, looking into the
