@@ -12,6 +12,7 @@ from gateway.config import Settings
 from gateway.conformance import ConformanceEngine
 from gateway.conformance.structure import ProfileSet
 from tests.cases import package_dir
+from tests.release_2_4_0 import FILLED_SLICES, bundle_2_4_0
 
 RELEASE_2_4_0 = "ans.fhir.fr.tddui#2.4.0"
 
@@ -64,3 +65,90 @@ def test_the_cli_prints_the_2_4_0_rules(capsys):
     assert rules["package"] == RELEASE_2_4_0
     assert "http://hl7.org/fhir/5.0/StructureDefinition/extension-Consent.period" in rules["cross_version"]
     assert len(rules["tolerated"]) == 41  # 40 NOS/SMT value sets bound required, J78 extensible
+
+
+# ------------------------------------------------------------------ the 2.4.0 bundle builder
+def _entry(bundle: dict, slice_name: str) -> dict:
+    """The resource of ``slice_name`` in a bundle_2_4_0() bundle (entries follow FILLED_SLICES)."""
+    return bundle["entry"][FILLED_SLICES.index(slice_name)]["resource"]
+
+
+def _blocking(engine: ConformanceEngine, bundle: dict) -> set[tuple[str, str]]:
+    return {(issue.rule, issue.expression) for issue in engine.judge(bundle).issues if issue.blocking}
+
+
+def test_the_builder_fills_every_slice_and_the_engine_accepts_it(engine_2_4_0):
+    bundle = bundle_2_4_0()
+    profiles = {entry["resource"]["meta"]["profile"][0] for entry in bundle["entry"]}
+    assert len(FILLED_SLICES) == len(bundle["entry"]) == len(profiles) == 30
+    assert profiles == set(engine_2_4_0.entry_profiles)
+    verdict = engine_2_4_0.judge(bundle)
+    assert verdict.accepted, [(i.rule, i.expression, i.message.en) for i in verdict.issues if i.blocking]
+
+
+def test_a_code_under_a_value_set_no_package_has_is_a_warning_never_silence(engine_2_4_0):
+    """jdv-j405 (SMT) is bound required on Slot.serviceType and is in no package: the code is
+    neither refused nor passed as checked; a code under J226 (in the 1.11.1 subset) is checked."""
+    issues = engine_2_4_0.judge(bundle_2_4_0()).issues
+    slot = f"Bundle.entry[{FILLED_SLICES.index('DUISlotPresenceAbsence')}].resource.serviceType[0]"
+    unchecked = [i for i in issues if i.expression == slot]
+    assert [(i.severity, "jdv-j405-type-presence-absence-ms" in i.message.en) for i in unchecked] == [("warning", True)]
+    bundle = bundle_2_4_0()
+    _entry(bundle, "DUIEncounterSejour")["serviceType"]["coding"][0]["code"] = "not-a-J226-code"
+    stay = FILLED_SLICES.index("DUIEncounterSejour")
+    assert ("Encounter.serviceType", f"Bundle.entry[{stay}].resource.serviceType") in _blocking(engine_2_4_0, bundle)
+
+
+def _stay_without_its_stay_identifier(bundle):
+    _entry(bundle, "DUIEncounterSejour")["identifier"][0]["type"]["coding"][0]["code"] = "NUMDOSS"
+
+
+def _local_patient_id_elsewhere(bundle):
+    _entry(bundle, "DUIPatient")["identifier"][0]["system"] = "urn:oid:1.2.250.1.999"
+
+
+def _need_identifier_without_the_guide_format(bundle):
+    _entry(bundle, "DUIServiceRequestBesoin")["identifier"][0]["value"] = "BESOIN-1"
+
+
+def _objective_without_its_title(bundle):
+    _entry(bundle, "DUIGoalObjectif")["note"][0]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] \
+        = "avisUsagerObjectif"
+
+
+def _school_referent_who_is_not_a_contact(bundle):
+    _entry(bundle, "DUIObservationPeriodeScolaire")["performer"] = [
+        {"reference": bundle["entry"][FILLED_SLICES.index("DUIPractitioner")]["fullUrl"]}]
+
+
+def _consent_period_as_a_date(bundle):
+    _entry(bundle, "DUIConsentAccord")["extension"] = [
+        {"url": "http://hl7.org/fhir/5.0/StructureDefinition/extension-Consent.period", "valueDateTime": "2023-04-14"}]
+
+
+def _decision_without_its_decision(bundle):
+    del _entry(bundle, "DUIBasicDroitDecision")["extension"]
+
+
+def _patient_without_birth_date(bundle):
+    """birthDate and its extensions: an element with extensions only is present (FHIR)."""
+    del _entry(bundle, "DUIPatient")["birthDate"], _entry(bundle, "DUIPatient")["_birthDate"]
+
+
+@pytest.mark.parametrize("slice_name, break_it, rule, element", [
+    ("DUIEncounterSejour", _stay_without_its_stay_identifier, "Encounter.identifier:idStay", "identifier"),
+    ("DUIPatient", _local_patient_id_elsewhere, "Patient.identifier:PI.system", "identifier[0].system"),
+    ("DUIServiceRequestBesoin", _need_identifier_without_the_guide_format,
+     "ServiceRequestBesoinIdentifierFormat", "identifier[0].value"),
+    ("DUIGoalObjectif", _objective_without_its_title, "Goal.note:titreObjectif", "note"),
+    ("DUIObservationPeriodeScolaire", _school_referent_who_is_not_a_contact,
+     "Observation.performer:referentScolaire", "performer"),
+    ("DUIConsentAccord", _consent_period_as_a_date, "Extension.value[x]", "extension[0].value"),
+    ("DUIBasicDroitDecision", _decision_without_its_decision, "Basic.extension:TDDUIDecision", "extension"),
+    ("DUIPatient", _patient_without_birth_date, "Patient.birthDate", "birthDate"),
+], ids=lambda value: value.__name__ if callable(value) else None)
+def test_a_broken_2_4_0_resource_is_refused_at_its_element(engine_2_4_0, slice_name, break_it, rule, element):
+    bundle = bundle_2_4_0()
+    break_it(bundle)
+    where = f"Bundle.entry[{FILLED_SLICES.index(slice_name)}].resource.{element}"
+    assert (rule, where) in _blocking(engine_2_4_0, bundle)
