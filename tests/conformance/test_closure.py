@@ -10,16 +10,14 @@ import tarfile
 from pathlib import Path
 
 import pytest
-import yaml
 
 from gateway.config import Settings
 from gateway.conformance import ConformanceEngine
 from gateway.descriptor import DESCRIPTOR_DIR, described_releases, load_descriptor
 from gateway.packages import PackageSet, nearest_version, read_package
-from tests.cases import REPO_ROOT, SUITE_RELEASE, TDDUI, package_dir, v1
+from tests.cases import HAPI_YAML, SUITE_RELEASE, TDDUI, hapi_config, package_dir, v1
 
 IG = SUITE_RELEASE
-HAPI_YAML = REPO_ROOT / "hapi-config" / "application.yaml"
 # hapi-config/application.yaml names the release's package through this placeholder
 TDDUI_VERSION_PLACEHOLDER = re.compile(r"\$\{TDDUI_VERSION:([^}]*)\}")
 
@@ -32,24 +30,6 @@ def packages() -> PackageSet:
 @pytest.fixture(scope="module")
 def descriptor(packages):
     return load_descriptor(IG, packages)
-
-
-def hapi_config(release: str = IG) -> dict:
-    """HAPI's settings for ``release``, as Spring reads them: the first document, then the
-    document of the release's profile ``tddui-<version>`` (scripts/hapi and compose activate it)
-    merged over it, maps key by key, lists replaced."""
-    first, *profiles = yaml.safe_load_all(HAPI_YAML.read_text(encoding="utf-8"))
-    profile = f"tddui-{release.partition('#')[2]}"
-    for document in profiles:
-        if document["spring"]["config"]["activate"]["on-profile"] == profile:
-            first = _spring_merge(first, document)
-    return first
-
-
-def _spring_merge(base, override):
-    if isinstance(base, dict) and isinstance(override, dict):
-        return {**base, **{key: _spring_merge(base.get(key), value) for key, value in override.items()}}
-    return override
 
 
 def hapi_package_files(release: str) -> dict[str, str]:
@@ -195,7 +175,7 @@ def test_hapi_reads_the_closure_the_gateway_resolves(release):
     """For every release: HAPI given TDDUI_VERSION installs the closure its descriptor lists."""
     packages = PackageSet.from_directory(package_dir(), [release])
     descriptor = load_descriptor(release, packages)
-    built_in = set(hapi_config()["tddui"]["hapi"]["built-in-packages"])
+    built_in = set(hapi_config(IG)["tddui"]["hapi"]["built-in-packages"])
     files = hapi_package_files(release)
     assert set(files) | built_in == set(packages.packages) == set(descriptor.closure)
     for package_id, relative in files.items():
