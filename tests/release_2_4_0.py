@@ -352,11 +352,12 @@ def _questionnaire_response(built: Bundle240) -> None:
     built.add("DUIQuestionnaireResponse", "tddui-questionnaire-response", {
         "resourceType": "QuestionnaireResponse",
         "identifier": {"system": "https://identifiant-medicosocial-evaluation.esante.gouv.fr", "value": built.local_id("EVALUATION")},
-        "questionnaire": f"{TDDUI}/Questionnaire/tddui-questionnaire-serafin",
+        "questionnaire": f"{TDDUI}/Questionnaire/tddui-questionnaire-situation-ssiad",
         "status": "completed",
         "author": built.ref("DUIPractitioner"),
         "subject": built.ref("DUIPatientINS"),
-        "item": [{"linkId": "1", "text": "Soins somatiques"}],
+        "item": [{"linkId": "incontinence", "text": "Incontinence urinaire, sans précision",
+                  "answer": [{"valueBoolean": False}]}],
     })
 
 
