@@ -51,7 +51,6 @@ def package_dir() -> Path:
     return directory if directory.is_absolute() else (REPO_ROOT / directory).resolve()
 
 
-@lru_cache(maxsize=1)
 def hapi_config(release: str | None = None) -> dict:
     """HAPI's settings (hapi-config/application.yaml) as Spring reads them: the first document,
     then, for ``release``, the document of its profile ``tddui-<version>`` (scripts/hapi and
@@ -70,6 +69,7 @@ def _spring_merge(base, override):
     return override
 
 
+@lru_cache(maxsize=1)
 def load_examples() -> Examples:
     """Read the examples from the configured package directory (FHIR_PACKAGE_DIR)."""
     settings = Settings.from_env()
