@@ -49,8 +49,13 @@ def test_the_tolerated_gaps_are_exactly_the_bound_value_sets_no_package_has(engi
 def test_business_identifiers_come_from_the_slices_of_the_package(engine_2_4_0):
     identifiers = engine_2_4_0.descriptor.business_identifiers
     assert set(identifiers) == {"Patient", "Organization", "Encounter", "Practitioner", "Goal", "Observation",
-                                "ServiceRequest", "Slot", "Basic"}
-    assert {p.system for p in identifiers["Encounter"]} == {"https://identifiant-medicosocial-sejour.esante.gouv.fr"}
+                                "ServiceRequest", "Slot", "Basic", "CarePlan", "Task"}
+    # an unsliced identifier whose system the profile fixes names the record too
+    assert "https://identifiant-medicosocial-projetpersonnalise.esante.gouv.fr" in {
+        p.system for p in identifiers["CarePlan"]}
+    assert len({p.system for p in identifiers["Task"]}) == 6
+    assert {p.system for p in identifiers["Encounter"]} == {"https://identifiant-medicosocial-sejour.esante.gouv.fr",
+                                                           "https://identifiant-medicosocial-evenement.esante.gouv.fr"}
     assert "https://identifiant-medicosocial-localusager.esante.gouv.fr" in {p.system for p in identifiers["Patient"]}
     assert [p.name for p in identifiers["ServiceRequest"]] == ["idBesoin", "idDemandeOrientation"]
 

@@ -14,10 +14,13 @@ from tests.release_2_4_0 import FILLED_SLICES, bundle_2_4_0
 
 RELEASE_2_4_0 = "ans.fhir.fr.tddui#2.4.0"
 FHIR_JSON = "application/fhir+json"
-# the types the 2.4.0 descriptor gives business identifiers; these entries are upserted
-UPSERTED_SLICES = {"DUIPatientINS", "DUIPatient", "DUIOrganization", "DUIEncounterSejour", "DUIPractitioner",
-                   "DUIGoalProjetVie", "DUIServiceRequestBesoin", "DUIServiceRequestDemandeOrientation",
-                   "DUIObservationRepas", "DUISlotPresenceAbsence", "DUIBasicDroitDecision"}
+# the entries the 2.4.0 descriptor gives business identifiers; these are upserted
+UPSERTED_SLICES = {"DUIPatientINS", "DUIPatient", "DUIOrganization", "DUIEncounterSejour", "DUIEncounterEvenement",
+                   "DUIPractitioner", "DUIGoalProjetVie", "DUIGoalAttente", "DUIGoalObjectif",
+                   "DUIServiceRequestBesoin", "DUIServiceRequestDemandeOrientation", "DUIObservationRepas",
+                   "DUIObservationPeriodeScolaire", "DUISlotPresenceAbsence", "DUIBasicDroitDecision",
+                   "DUICarePlanProjetPersonnalise", "DUITaskAction", "DUITaskBilan", "DUITaskMoyenRessource",
+                   "DUITaskPrestation", "DUITransportUsager", "DUITransportProfessionnel"}
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +78,10 @@ def test_the_30_slice_bundle_is_stored_by_upsert_within_the_legal_entity_and_rea
     assert {name: _record(first_locations[name]) for name in UPSERTED_SLICES} \
         == {name: _record(resend_locations[name]) for name in UPSERTED_SLICES}
     # same record; a new version only where a reference names a plain create, stored again under a
-    # new id (the need's CarePlan, the slot's Schedule): not yet "nothing written" for those two
+    # new id (the slot's Schedule, the school period's RelatedPerson, the care plan's Consent): not
+    # yet "nothing written" for those three
     new_versions = {name for name in UPSERTED_SLICES if not resend_locations[name].endswith("/_history/1")}
-    assert new_versions == {"DUIServiceRequestBesoin", "DUISlotPresenceAbsence"}
+    assert new_versions == {"DUISlotPresenceAbsence", "DUIObservationPeriodeScolaire", "DUICarePlanProjetPersonnalise"}
 
     for name, location in first_locations.items():
         resource_type, resource_id = location.split("/")[:2]
