@@ -114,7 +114,7 @@ class Settings:
 
 
 def default_release(descriptor_dir: Path) -> str:
-    """TDDUI_IG unset: the newest release described in the descriptor directory."""
+    """TDDUI_IG unset: the newest release described in the descriptor directory and not marked incomplete."""
     release = newest_release(descriptor_dir)
     if release is None:
         raise ConfigurationError(f"TDDUI_IG is not set and {descriptor_dir} holds no release descriptor (*.toml)")

@@ -21,16 +21,22 @@ from gateway.packages import PackageError, PackageSet, version_key
 DESCRIPTOR_DIR = Path(__file__).resolve().parent / "descriptors"
 
 
+def _documents(directory: Path) -> list[dict]:
+    """Every descriptor of ``directory``, oldest release first (a release after its ballot)."""
+    documents = [tomllib.loads(path.read_text(encoding="utf-8")) for path in Path(directory).glob("*.toml")]
+    return sorted(documents, key=lambda document: version_key(document["package"].partition("#")[2]))
+
+
 def described_releases(directory: Path = DESCRIPTOR_DIR) -> list[str]:
-    """Every ``name#version`` a descriptor exists for, oldest first (a release after its ballot)."""
-    ids = [tomllib.loads(path.read_text(encoding="utf-8"))["package"] for path in Path(directory).glob("*.toml")]
-    return sorted(ids, key=lambda package_id: version_key(package_id.partition("#")[2]))
+    """Every ``name#version`` a descriptor exists for, oldest first."""
+    return [document["package"] for document in _documents(directory)]
 
 
 def newest_release(directory: Path = DESCRIPTOR_DIR) -> str | None:
-    """The default release: the newest one ``directory`` has a descriptor for (None: no descriptor)."""
-    releases = described_releases(directory)
-    return releases[-1] if releases else None
+    """The default release: the newest one ``directory`` has a descriptor for that does not say
+    it is ``incomplete`` (selectable by TDDUI_IG, never the default; None: no such descriptor)."""
+    complete = [document["package"] for document in _documents(directory) if not document.get("incomplete")]
+    return complete[-1] if complete else None
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,7 @@ def load_descriptor(package_id: str, packages: PackageSet, directory: Path = DES
     ig = packages.package(package_id)
 
     def pattern(ref: dict) -> IdentifierPattern:
-        return identifier_pattern(ig.resources, ref["profile"], ref["slice"], path)
+        return identifier_pattern(ig.resources, ref["profile"], ref.get("slice"), path)
 
     entity = document["legal_entity"]
     ins = document.get("ins") or {}
@@ -177,21 +183,25 @@ def _profile(resources: list[dict], profile_id: str, source: Path) -> dict:
     return profile
 
 
-def identifier_pattern(resources: list[dict], profile_id: str, slice_name: str, source: Path) -> IdentifierPattern:
-    """The fixed or pattern system and type codings of ``<Type>.identifier:<slice>`` in a snapshot."""
+def identifier_pattern(resources: list[dict], profile_id: str, slice_name: str | None, source: Path) -> IdentifierPattern:
+    """The fixed or pattern system and type codings of ``<Type>.identifier:<slice>`` in a snapshot;
+    without a slice, of the unsliced ``<Type>.identifier``, which must then fix its system (2.4.0's
+    CarePlan, Tasks, Goals: one identifier whose system the profile fixes)."""
     profile = _profile(resources, profile_id, source)
-    prefix = f"{profile['type']}.identifier:{slice_name}"
+    prefix = f"{profile['type']}.identifier" + (f":{slice_name}" if slice_name else "")
     elements = {e["id"]: e for e in profile.get("snapshot", {}).get("element", [])
-                if e.get("id", "").startswith(prefix)}
+                if e.get("id", "") == prefix or e.get("id", "").startswith(prefix + ".")}
     if prefix not in elements:
         raise PackageError(f"{source}: {profile_id} has no identifier slice {slice_name}")
     system = fixed_or_pattern(elements.get(f"{prefix}.system"), "Uri")
+    if not slice_name and not system:
+        raise PackageError(f"{source}: {profile_id}.identifier fixes no system: name one of its slices")
     concept = fixed_or_pattern(elements.get(f"{prefix}.type"), "CodeableConcept") or {}
     codings = tuple((c.get("system"), c.get("code")) for c in concept.get("coding", []))
     if not codings:
         coding_system = fixed_or_pattern(elements.get(f"{prefix}.type.coding.system"), "Uri")
         codings = ((coding_system, None),) if coding_system else ()
-    return IdentifierPattern(slice_name, system, codings)
+    return IdentifierPattern(slice_name or "identifier", system, codings)
 
 
 def fixed_or_pattern(element: dict | None, type_suffix: str):

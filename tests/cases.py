@@ -22,6 +22,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
+import yaml
+
 from gateway.config import Settings
 from gateway.packages import PackageSet
 
@@ -32,6 +34,7 @@ TDDUI = "https://interop.esante.gouv.fr/ig/fhir/tddui/StructureDefinition/"
 SUITE_RELEASE = "ans.fhir.fr.tddui#2.0.0-ballot"
 RELEASE_2_0_0 = "ans.fhir.fr.tddui#2.0.0"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+HAPI_YAML = REPO_ROOT / "hapi-config" / "application.yaml"
 JSON = "application/fhir+json"
 
 
@@ -46,6 +49,24 @@ class Examples:
 def package_dir() -> Path:
     directory = Settings.from_env().package_dir
     return directory if directory.is_absolute() else (REPO_ROOT / directory).resolve()
+
+
+def hapi_config(release: str | None = None) -> dict:
+    """HAPI's settings (hapi-config/application.yaml) as Spring reads them: the first document,
+    then, for ``release``, the document of its profile ``tddui-<version>`` (scripts/hapi and
+    compose activate it) merged over it, maps key by key, lists replaced."""
+    first, *profiles = yaml.safe_load_all(HAPI_YAML.read_text(encoding="utf-8"))
+    profile = f"tddui-{release.partition('#')[2]}" if release else None
+    for document in profiles:
+        if document["spring"]["config"]["activate"]["on-profile"] == profile:
+            first = _spring_merge(first, document)
+    return first
+
+
+def _spring_merge(base, override):
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {**base, **{key: _spring_merge(base.get(key), value) for key, value in override.items()}}
+    return override
 
 
 @lru_cache(maxsize=1)

@@ -253,7 +253,7 @@ class ConformanceEngine:
                 conforms_cache[key] = set().union(*(self.profiles.ancestors(str(url)) for url in declared))
             return conforms_cache[key]
 
-        match = MatchContext(conforms_to)
+        match = MatchContext(conforms_to, index.resolve)
         references: list[tuple[str, str]] = []
         self._guarded("fhir-r4", "Bundle", findings,
                       lambda: self._base.check_resource(bundle, "Bundle", findings, references))

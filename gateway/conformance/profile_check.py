@@ -9,7 +9,7 @@ from typing import Any, Callable
 from gateway.conformance.fhirpath import typed_node
 from gateway.conformance.findings import Findings, Instance
 from gateway.conformance.structure import R4_BASE, ElementRule, MatchContext, ProfileSet, fixed_matches
-from gateway.conformance.terminology import Terminology, report_binding
+from gateway.conformance.terminology import Terminology, report_binding, report_unavailable_value_set
 
 
 @dataclass
@@ -21,6 +21,17 @@ class CheckContext:
     match: MatchContext
     resolve: Callable[[str], dict | None]            # a reference to its bundle entry's resource
     profiled: set[tuple[int, str]] = field(default_factory=set)  # (profile tree, expression) already checked
+
+
+# R4 resources that derive from Resource directly, not from DomainResource
+_NOT_DOMAIN_RESOURCES = frozenset({"Bundle", "Binary", "Parameters"})
+
+
+def r4_ancestors(resource_type: str) -> set[str]:
+    """The R4 definitions any resource of this type conforms to: its own, DomainResource and
+    Resource (a target profile ``…/Resource``, as the 2.4.0 Tasks' ``for``, takes any resource)."""
+    ancestors = {resource_type, "Resource"} | (set() if resource_type in _NOT_DOMAIN_RESOURCES else {"DomainResource"})
+    return {R4_BASE + name for name in ancestors}
 
 
 def _choice_type(rule: ElementRule, suffix: str) -> str:
@@ -170,9 +181,14 @@ class ProfileChecker:
             return
         node_type = type_code if type_code and type_code not in ("BackboneElement", "Element") else rule.path
         node = (lambda: value) if isinstance(value, dict) and "resourceType" in value else (lambda: typed_node(value, node_type))
+        # on a primitive, FHIRPath's `value` is the primitive itself, as the HL7 validator's element
+        # model reads it (2.4.0's idBesoin.value: "value.matches('^3[0-9]{9}/…')")
+        as_value = {"value": value} if not isinstance(value, (dict, list)) else None
         for invariant in rule.invariants:
+            reads_value = as_value is not None and "value" in (invariant.compiled.roots or ())
+            element, make_node = (as_value, lambda: typed_node(as_value, node_type)) if reads_value else (value, node)
             try:
-                holds = invariant.holds(value, node, ctx.resource)
+                holds = invariant.holds(element, make_node, ctx.resource)
             except Exception as exc:  # noqa: BLE001 - a crashing check becomes an issue
                 ctx.findings.crashed(invariant.key, instance.expression, exc)
                 continue
@@ -187,7 +203,9 @@ class ProfileChecker:
 
     def _binding(self, rule: ElementRule, instance: Instance, findings: Findings) -> None:
         code_list = self._terminology.value_set(rule.value_set)
-        if code_list is not None:  # ValueSet not in the closure: see docs/conformance-engine.md
+        if code_list is None:
+            report_unavailable_value_set(rule.value_set, instance.value, instance.expression, rule.id, findings)
+        else:
             report_binding(code_list, rule.value_set, instance.value, instance.expression, rule.id, findings)
 
     def _reference_target(self, rule: ElementRule, instance: Instance, ctx: CheckContext) -> None:
@@ -202,7 +220,7 @@ class ProfileChecker:
                              f"Reference.type {declared} ne correspond pas à la ressource référencée ({target.get('resourceType')}).",
                              f"Reference.type {declared} does not match the referenced resource ({target.get('resourceType')}).",
                              f"{instance.expression}.type", "Reference.type")
-        conforms = ctx.match.conforms_to(target) | {R4_BASE + str(target.get("resourceType"))}
+        conforms = ctx.match.conforms_to(target) | r4_ancestors(str(target.get("resourceType")))
         if not targets & conforms:
             names = ", ".join(sorted(t.rpartition("/")[2] for t in targets))
             ctx.findings.add("error", "invalid",

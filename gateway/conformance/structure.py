@@ -8,6 +8,7 @@ to the matchers their discriminators imply.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -119,10 +120,13 @@ class ElementRule:
 
 class MatchContext:
     """What slice matching needs from the request: the profiles a resource
-    claims (after normalisation), with their ancestors."""
+    claims (after normalisation), with their ancestors; and, inside a bundle,
+    the resource a reference names (``resolve()`` discriminators)."""
 
-    def __init__(self, conforms_to: Callable[[dict], set[str]]):
+    def __init__(self, conforms_to: Callable[[dict], set[str]],
+                 resolve: Callable[[str], dict | None] = lambda _reference: None):
         self.conforms_to = conforms_to
+        self.resolve = resolve
 
 
 def _type_ref(raw: dict) -> TypeRef:
@@ -167,17 +171,38 @@ def _pattern_from_children(rule: ElementRule) -> dict | None:
     return pattern or None
 
 
+# a discriminator path segment: ``extension('<url>')`` (whose url has dots) or an element name
+_PATH_SEGMENT = re.compile(r"extension\('([^']*)'\)|[^.]+")
+
+
+def path_segments(path: str) -> list[tuple[str, str | None]]:
+    """``a.extension('u').value`` -> [("a", None), ("extension", "u"), ("value", None)]."""
+    return [("extension", m.group(1)) if m.group(1) is not None else (m.group(0), None)
+            for m in _PATH_SEGMENT.finditer(path)]
+
+
+def _join(segments: list[tuple[str, str | None]]) -> str:
+    return ".".join(f"extension('{url}')" if url is not None else name for name, url in segments)
+
+
 def values_at(value: Any, path: str) -> list:
-    """Instance values at a simple discriminator path (``$this``, ``a.b``)."""
+    """Instance values at a discriminator path (``$this``, ``a.b``, ``extension('url').value``);
+    a name a choice element answers to (``value``) finds its typed key (``valueCodeableConcept``)."""
     current = [value]
     if path == "$this":
         return current
-    for segment in path.split("."):
+    for segment, extension_url in path_segments(path):
         found = []
         for item in current:
-            if isinstance(item, dict) and segment in item:
-                child = item[segment]
+            if not isinstance(item, dict):
+                continue
+            keys = [segment] if segment in item else [
+                key for key in item if key.startswith(segment) and key[len(segment):][:1].isupper()]
+            for key in keys:
+                child = item[key]
                 found.extend(child if isinstance(child, list) else [child])
+        if extension_url is not None:
+            found = [item for item in found if isinstance(item, dict) and item.get("url") == extension_url]
         current = found
     return current
 
@@ -293,12 +318,28 @@ class ProfileSet:
             types=types, fixed=fixed, fixed_kind=fixed_kind,
             binding_strength=binding.get("strength"),
             value_set=(binding.get("valueSet") or "").partition("|")[0] or None,
-            invariants=tuple(self.invariant(c, where, types) for c in element.get("constraint") or ()
-                             if (c.get("key"), c.get("expression")) != ELE_1),
+            invariants=tuple(self.invariant(c, where, types) for c in self._machine_constraints(element, where)),
             discriminators=tuple(Discriminator(d["type"], d["path"]) for d in slicing.get("discriminator") or ()),
             slicing_rules=slicing.get("rules") if slicing else None,
             slice_name=slice_name or None,
         )
+
+    @staticmethod
+    def _machine_constraints(element: dict, where: str) -> list[dict]:
+        """The element's constraints that a machine can check: ele-1 is the
+        walker's own check, and a constraint with no FHIRPath expression (prose
+        only, as the French DocumentReference binding notes of 2.4.0) cannot be
+        evaluated by anyone, HAPI included; it is logged, not compiled."""
+        constraints = []
+        for constraint in element.get("constraint") or ():
+            if (constraint.get("key"), constraint.get("expression")) == ELE_1:
+                continue
+            if not constraint.get("expression") and constraint.get("human"):
+                log.info("%s: constraint %s is prose only (no FHIRPath expression), not checked",
+                         where, constraint.get("key"))
+                continue
+            constraints.append(constraint)
+        return constraints
 
     def invariant(self, constraint: dict, where: str, types: tuple[TypeRef, ...]) -> Invariant:
         """Compile one ElementDefinition.constraint to FHIRPath, with its Python
@@ -320,12 +361,19 @@ class ProfileSet:
 
     @staticmethod
     def all_rules(rule: ElementRule):
-        """A rule and every rule below it (children and slices)."""
-        yield rule
-        for child in rule.children.values():
-            yield from ProfileSet.all_rules(child)
-        for slice_rule in rule.slices:
-            yield from ProfileSet.all_rules(slice_rule)
+        """A rule and every rule below it (children and slices), each once: a
+        contentReference (QuestionnaireResponse.item.item) shares its target's
+        children, so the rules form a graph with cycles, not a tree."""
+        seen: set[int] = set()
+        pending = [rule]
+        while pending:
+            current = pending.pop()
+            if id(current) in seen:
+                continue
+            seen.add(id(current))
+            yield current
+            pending.extend(reversed(current.slices))
+            pending.extend(reversed(current.children.values()))
 
     # ------------------------------------------------------------ slices
     def _link_slices(self, sliced: ElementRule) -> None:
@@ -351,6 +399,12 @@ class ProfileSet:
                 return lambda inst, _ctx: False
             return lambda inst, _ctx: any(
                 fixed_matches(target_kind, expected, actual) for actual in values_at(inst.value, path))
+        if kind == "type" and path == "resolve()":
+            # the type of the resource the reference names (Observation.performer:referentScolaire)
+            wanted = {self._resource_type(url) for url in
+                      (p.partition("|")[0] for t in slice_rule.types for p in t.target_profiles)}
+            return lambda inst, ctx: isinstance(inst.value, dict) and isinstance(inst.value.get("reference"), str) \
+                and (ctx.resolve(inst.value["reference"]) or {}).get("resourceType") in wanted
         if kind == "type":
             target = slice_rule if path == "$this" else slice_rule.child_at(path)
             codes = target.type_codes if target else set()
@@ -369,16 +423,28 @@ class ProfileSet:
             return lambda inst, _ctx: bool(values_at(inst.value, path)) == must_exist
         raise EngineStartupError(f"{slice_rule.id}: discriminator type {kind} is not supported")
 
+    def _resource_type(self, profile: str) -> str:
+        """The resource type a profile constrains (R4's own: the last part of its canonical)."""
+        definition = self.definitions.get(profile) or self._packages.get(profile)
+        return definition["type"] if definition else profile.rpartition("/")[2]
+
     def _expected_value(self, slice_rule: ElementRule, path: str) -> tuple[str | None, Any]:
         """The fixed/pattern value a slice has at ``path``, looking into the
         type profile when the snapshot does not expand it."""
         rule = slice_rule
-        segments = [] if path == "$this" else path.split(".")
-        for position, segment in enumerate(segments):
+        segments = [] if path == "$this" else path_segments(path)
+        for position, (segment, extension_url) in enumerate(segments):
+            if extension_url is not None:  # the extension slice whose definition is that url
+                extension = rule.children.get("extension")
+                rule = next((s for s in (extension.slices if extension else ())
+                             if any(p.partition("|")[0] == extension_url for t in s.types for p in t.profiles)), None)
+                if rule is None:
+                    return None, None
+                continue
             profile = next((p for t in rule.types for p in t.profiles), None)
             if segment == "url" and profile and "Extension" in rule.type_codes:
                 return "fixed", profile.partition("|")[0]  # an extension's url is its definition's canonical
-            child = rule.children.get(segment)
+            child = rule.children.get(segment) or rule.children.get(segment + "[x]")
             if child is None:
                 tree = self.trees.get(profile.partition("|")[0]) if profile else None
                 child = tree.children.get(segment) if tree else None
@@ -387,7 +453,7 @@ class ProfileSet:
             if child is None and rule.slices:
                 # the value is fixed in a slice of this element (FR Core's vital signs: code.coding:SBPCode.code)
                 for inner in sorted(rule.slices, key=lambda r: -r.min):
-                    found = self._expected_value(inner, ".".join(segments[position:]))
+                    found = self._expected_value(inner, _join(segments[position:]))
                     if found[0] not in (None, "binding"):
                         return found
             if child is None:

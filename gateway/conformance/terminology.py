@@ -77,6 +77,20 @@ def report_binding(code_list: CodeList, value_set: str, value, expression: str, 
                      expression, rule_id)
 
 
+def report_unavailable_value_set(value_set: str, value, expression: str, rule_id: str, findings: Findings) -> None:
+    """A code under a required binding whose ValueSet no package of the closure
+    has: neither accepted as checked nor refused, but a warning saying it was
+    not checked (HAPI answers an unknown ValueSet the same way)."""
+    pairs = codes_in(value)
+    if not pairs:
+        return
+    shown = ", ".join(f"{system}|{code}" if system else code for system, code in pairs)
+    findings.add("warning", "code-invalid",
+                 f"Le code {shown} n'a pas pu être vérifié : le jeu de valeurs obligatoire {value_set} n'est pas dans les packages chargés.",
+                 f"Code {shown} could not be checked: the required value set {value_set} is not in the loaded packages.",
+                 expression, rule_id)
+
+
 def _concepts(concepts: list[dict]):
     for concept in concepts or ():
         yield concept["code"]

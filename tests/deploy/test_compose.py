@@ -14,6 +14,8 @@ import pytest
 import yaml
 
 from gateway.config import Settings
+from gateway.descriptor import described_releases
+from tests.cases import hapi_config
 from tests.proxy_server import DEFAULTS as PROXY_DEFAULTS, template_variables
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,9 +75,12 @@ def test_hapi_reads_the_shared_configuration_and_the_mounted_packages(services, 
     assert "./hapi-config/application.yaml:/app/config/application.yaml:ro" in hapi["volumes"]
     assert any(isinstance(volume, str) and volume.endswith(":/app/packages:ro") for volume in hapi["volumes"])
     assert hapi["environment"]["FHIR_PACKAGE_DIR"] == "/app/packages"
-    packages = yaml.safe_load((ROOT / "hapi-config" / "application.yaml").read_text())
-    urls = [ig["packageUrl"] for ig in packages["hapi"]["fhir"]["implementationguides"].values()]
-    assert urls and all(url.startswith("file://${FHIR_PACKAGE_DIR") for url in urls)
+    # the release's own profile document (2.4.0: its closure), from the one TDDUI_VERSION
+    assert hapi["environment"]["SPRING_PROFILES_ACTIVE"] == "tddui-${TDDUI_VERSION:-2.0.0}"
+    for release in described_releases():
+        guides = hapi_config(release)["hapi"]["fhir"]["implementationguides"].values()
+        urls = [guide["packageUrl"] for guide in guides]
+        assert urls and all(url.startswith("file://${FHIR_PACKAGE_DIR") for url in urls)
 
 
 @pytest.mark.parametrize("node", HAPI_NODES)
@@ -83,7 +88,7 @@ def test_hapi_loads_the_tddui_validation_plugin_the_shared_configuration_registe
     plugin = next(v for v in services[node]["volumes"] if isinstance(v, dict))
     assert plugin["source"] == "./hapi-server/target/tddui-hapi-plugin.jar"
     assert plugin["target"].startswith("/app/extra-classes/") and plugin["bind"]["create_host_path"] is False
-    fhir = yaml.safe_load((ROOT / "hapi-config" / "application.yaml").read_text())["hapi"]["fhir"]
+    fhir = hapi_config()["hapi"]["fhir"]
     assert fhir["custom-interceptor-classes"] == ["fr.tddui.hapiplugin.TolerantRequestValidatingInterceptor"]
     assert fhir["custom-bean-packages"] == "fr.tddui.hapiplugin"
 
@@ -103,7 +108,7 @@ def test_the_second_hapi_node_starts_on_the_packages_the_first_installed(service
 
 def test_exactly_one_hapi_node_runs_the_stale_search_cleanup(services):
     """hapi.fhir.dao_scheduling_enabled, read from HAPI_DAO_SCHEDULING_ENABLED in the shared yaml."""
-    fhir = yaml.safe_load((ROOT / "hapi-config" / "application.yaml").read_text())["hapi"]["fhir"]
+    fhir = hapi_config()["hapi"]["fhir"]
     assert fhir["dao_scheduling_enabled"] == "${HAPI_DAO_SCHEDULING_ENABLED:true}"
     assert [services[node]["environment"]["HAPI_DAO_SCHEDULING_ENABLED"] for node in HAPI_NODES] == ["true", "false"]
 
@@ -150,8 +155,7 @@ def test_producers_reach_only_the_proxy(stack, services):
 def test_hapi_listens_beyond_loopback_only_inside_the_stack(services):
     """The shared yaml binds loopback (local runs); compose opens it to its internal network."""
     assert all(services[node]["environment"]["SERVER_ADDRESS"] == "0.0.0.0" for node in HAPI_NODES)
-    hapi_config = yaml.safe_load((ROOT / "hapi-config" / "application.yaml").read_text())
-    assert hapi_config["server"]["address"] == "${SERVER_ADDRESS:127.0.0.1}"
+    assert hapi_config()["server"]["address"] == "${SERVER_ADDRESS:127.0.0.1}"
 
 
 def test_the_gateway_believes_certificate_subjects_from_the_proxy_only(stack, services):

@@ -5,9 +5,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-import yaml
-
-from tests.hapi_server import ROOT
+from tests.cases import hapi_config
 
 LISTEN = "0A"
 
@@ -39,7 +37,7 @@ def test_the_test_hapi_listens_on_loopback_only(hapi):
 
 
 def test_the_shared_configuration_binds_loopback_unless_told_otherwise():
-    server = yaml.safe_load((ROOT / "hapi-config" / "application.yaml").read_text())["server"]
+    server = hapi_config()["server"]
     assert server["address"] == "${SERVER_ADDRESS:127.0.0.1}"
 
 
