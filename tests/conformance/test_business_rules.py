@@ -123,10 +123,10 @@ def test_every_release_refuses_two_entries_naming_one_record_while_hapi_does_not
     entries matching one record: every release's descriptor must carry the gateway's own check."""
     import tomllib
 
-    import yaml
+    from tests.cases import hapi_config
 
-    hapi = yaml.safe_load(Path(REPO_ROOT, "hapi-config", "application.yaml").read_text(encoding="utf-8"))
-    assert hapi["hapi"]["fhir"]["mass_ingestion_mode_enabled"] is True
     for path in sorted(Path(REPO_ROOT, "gateway", "descriptors").glob("*.toml")):
+        release = tomllib.loads(path.read_text(encoding="utf-8"))["package"]
+        assert hapi_config(release)["hapi"]["fhir"]["mass_ingestion_mode_enabled"] is True, release
         rules = tomllib.loads(path.read_text(encoding="utf-8")).get("business_rules") or []
         assert "unique_business_identifiers" in {rule.get("check") for rule in rules}, path.name
