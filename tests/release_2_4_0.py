@@ -203,30 +203,30 @@ def _consent(built: Bundle240) -> None:
     })
 
 
-def _goal_attente(built: Bundle240) -> None:
-    built.add("DUIGoalAttente", "tddui-goal-attente", {
+def _care_plan_goal(built: Bundle240, slice_name: str, profile: str, kind: str, description: str,
+                    note: dict) -> None:
+    """A Goal of the personalised project (attente, objectif): linked to its CarePlan, own identifier system."""
+    built.add(slice_name, profile, {
         "resourceType": "Goal",
         "extension": [{"url": SD + "tddui-careplan-reference",
                        "valueReference": built.ref("DUICarePlanProjetPersonnalise")}],
-        "identifier": [{"system": "https://identifiant-medicosocial-attente.esante.gouv.fr", "value": built.local_id("ATTENTE")}],
+        "identifier": [{"system": f"https://identifiant-medicosocial-{kind}.esante.gouv.fr",
+                        "value": built.local_id(kind.upper())}],
         "lifecycleStatus": "active",
-        "description": {"text": "Rester à domicile"},
+        "description": {"text": description},
         "subject": built.ref("DUIPatientINS"),
-        "note": [discriminated("origineAttente", text="Usager")],
+        "note": [note],
     })
+
+
+def _goal_attente(built: Bundle240) -> None:
+    _care_plan_goal(built, "DUIGoalAttente", "tddui-goal-attente", "attente", "Rester à domicile",
+                    discriminated("origineAttente", text="Usager"))
 
 
 def _goal_objectif(built: Bundle240) -> None:
-    built.add("DUIGoalObjectif", "tddui-goal-objectif", {
-        "resourceType": "Goal",
-        "extension": [{"url": SD + "tddui-careplan-reference",
-                       "valueReference": built.ref("DUICarePlanProjetPersonnalise")}],
-        "identifier": [{"system": "https://identifiant-medicosocial-objectif.esante.gouv.fr", "value": built.local_id("OBJECTIF")}],
-        "lifecycleStatus": "active",
-        "description": {"text": "Marcher seul"},
-        "subject": built.ref("DUIPatientINS"),
-        "note": [discriminated("titreObjectif", text="Autonomie à la marche")],
-    })
+    _care_plan_goal(built, "DUIGoalObjectif", "tddui-goal-objectif", "objectif", "Marcher seul",
+                    discriminated("titreObjectif", text="Autonomie à la marche"))
 
 
 def _goal_projet_vie(built: Bundle240) -> None:
